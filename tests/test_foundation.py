@@ -71,6 +71,8 @@ def test_real_file_loads_exactly(real_islr):
 
 
 @pytest.mark.parametrize("mutate, message", [
+    (lambda d: pd.concat([d.iloc[543:1086], d.iloc[:543], d.iloc[1086:]]), "frame 0 follows frame 1"),
+    (lambda d: pd.concat([d.iloc[:468].sample(frac=1, random_state=0), d.iloc[468:]]), "wrong landmark order"),
     (lambda d: d.iloc[:-1], "1628 rows is not a multiple of 543"),
     (lambda d: d.drop(columns="y"), "missing column(s) ['y']"),
     (lambda d: d.drop(columns="type"), "missing column(s) ['type']"),
@@ -139,7 +141,7 @@ def test_synthetic_signs_are_distinct_and_consistent(tmp_path):
 
     def track(x):
         r, l = x[:, 522, :2], x[:, 468, :2]
-        w = (l if np.isnan(r).mean() > np.isnan(l).mean() else r) - x[:, 0, :2]
+        w = (l if np.isnan(r).mean() > np.isnan(l).mean() else r) - x[:, 1, :2]
         w = w[~np.isnan(w).any(1)]
         return np.abs(w[np.linspace(0, len(w) - 1, 8).round().astype(int)]).ravel()
     f = np.stack([track(load_relevant_data_subset(root / p)) for p in train.path])
@@ -167,6 +169,23 @@ def test_dataset_readers_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="not an ISLR dataset"): find_dataset(tmp_path / "nothing")
     with pytest.raises(ValueError, match="n_signs"): make_synthetic_islr(tmp_path / "x", n_signs=0)
     with pytest.raises(ValueError, match="only 1 signs"): make_synthetic_islr(tmp_path / "x", n_signs=2, sign_map={"a": 0})
+    with pytest.raises(ValueError, match="refusing to overwrite"): make_synthetic_islr(tmp_path, n_signs=1, n_per_sign=1, n_participants=1)
+    with pytest.raises(ValueError, match="frame numbers are int16"): frames_to_dataframe(np.zeros((3, 543, 3)), start_frame=32766)
+
+
+def test_bad_dataset_env_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("SIGN_NOTES_ISLR", str(tmp_path / "asl-signs"))
+    with pytest.raises(FileNotFoundError, match="SIGN_NOTES_ISLR=.*asl-signs is not an ISLR dataset"): find_dataset()
+
+
+def test_get_dataset_remakes_on_other_settings(tmp_path):
+    kw = dict(n_per_sign=1, n_participants=1, progress=False)
+    root = get_dataset(synthetic_root=tmp_path / "s", n_signs=2, **kw)
+    assert read_train_csv(root).sign.nunique() == 2
+    root = get_dataset(synthetic_root=tmp_path / "s", n_signs=3, **kw)
+    train = read_train_csv(root)
+    assert train.sign.nunique() == 3
+    assert len(list((root / "train_landmark_files").rglob("*.parquet"))) == len(train) == 3   # no stale files
 
 
 def test_find_dataset_prefers_real(tmp_path, monkeypatch, synth):
@@ -180,6 +199,7 @@ def test_find_dataset_prefers_real(tmp_path, monkeypatch, synth):
 
 
 def test_sequence_stats():
+    assert sequence_stats(np.full((2, 543, 3), np.nan))["dominant"] == "none"
     x = _frames(4); x[1, 468:489] = np.nan
     s = sequence_stats(x)
     assert s["frames"] == 4 and s["missing_right_hand"] == 1.0 and s["missing_left_hand"] == 0.25 and s["dominant"] == "left"
