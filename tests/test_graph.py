@@ -438,3 +438,9 @@ def test_normalize_digraph_columns(rows):
     deg = A.sum(0)
     np.testing.assert_allclose(AD.sum(0)[deg > 0], 1.0)
     np.testing.assert_array_equal(AD[:, deg == 0], 0.0)
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True])
+def test_get_hop_distance_bad_max_hop(bad):
+    with pytest.raises(ValueError, match="max_hop must be an int >= 0"):
+        get_hop_distance(3, [(0, 1), (1, 2)], max_hop=bad)
