@@ -21,7 +21,7 @@ def test_layout_constants():
     assert [L.TYPE_OFFSETS[t] for t in L.LANDMARK_TYPES] == [0, 468, 489, 522]
     assert L.NUM_NODES == len(L.POINT_LANDMARKS) == 118 and L.CHANNELS == 708
     assert L.LHAND == list(range(468, 489)) and L.RHAND == list(range(522, 543))
-    assert len(L.LIP) == 40 and L.LIP[:3] == [61, 185, 40] and L.NOSE == [1, 2, 98, 327]
+    assert len(L.LIP) == 40 and L.LIP[:7] == [0, 61, 185, 40, 39, 37, 267] and L.NOSE == [1, 2, 98, 327]
     assert L.POSE == [500, 502, 504, 501, 503, 505, 512, 513]
     for left, right in [(L.LLIP, L.RLIP), (L.LEYE, L.REYE), (L.LNOSE, L.RNOSE), (L.LPOSE, L.RPOSE)]:
         assert len(left) == len(right) and not set(left) & set(right)
