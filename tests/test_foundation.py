@@ -223,7 +223,8 @@ def test_device_policy(monkeypatch):
 
 
 FRAMEWORK_FREE = ["sign_notes", "sign_notes.core", "sign_notes.landmarks", "sign_notes.data", "sign_notes.viz",
-                  "sign_notes.graph", "sign_notes.device", "sign_notes.cli"]
+                  "sign_notes.graph", "sign_notes.device", "sign_notes.cli", "sign_notes.fsd",
+                  "sign_notes.islr.tfrecord"]
 
 
 @pytest.mark.parametrize("module", FRAMEWORK_FREE)
