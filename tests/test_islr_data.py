@@ -14,17 +14,54 @@ tf = pytest.importorskip("tensorflow")
 from sign_notes.data import load_relevant_data_subset, make_synthetic_islr, read_sign_map
 from sign_notes.landmarks import LHAND, POINT_LANDMARKS, RHAND
 from sign_notes.islr.preprocess import CHANNELS, MAX_LEN, NUM_CLASSES, PAD, Preprocess
+import sign_notes.islr.augment as augment_mod
 from sign_notes.islr.augment import (augment_fn, flip_lr, resample, spatial_mask, spatial_random_affine, temporal_crop,
                                      temporal_mask)
 from sign_notes.islr.tfrecord import (count_data_items, crc32c, decode_tfrec, fold_files, get_tfrec_dataset,
-                                      make_folds, serialize_example, write_tfrecord, write_tfrecords)
+                                      has_usable_frame, make_folds, preprocess, serialize_example, write_tfrecord,
+                                      write_tfrecords)
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Reference: a literal transcription of the seed's preprocessing (hoyso48, ISLR 1st place notebook). Only the class
 # became a function (the seed's `call`), run eagerly, where its `if tf.rank(...)` and `tf.cond`s work as written.
-# Do not "improve" this code.
+# It shares nothing with the code under test: the seed's constants and landmark lists are copied here as literal
+# numbers, in the seed's order, with its own tf_nan_mean / tf_nan_std. Do not "improve" this code, and do not
+# replace these lists by imports from sign_notes.
 # ---------------------------------------------------------------------------------------------------------------
+SEED_ROWS_PER_FRAME = 543
+SEED_MAX_LEN = 384
+SEED_PAD = -100.
+SEED_NUM_CLASSES = 250
+
+SEED_NOSE = [1, 2, 98, 327]
+SEED_LNOSE = [98]
+SEED_RNOSE = [327]
+SEED_LIP = [0,
+    61, 185, 40, 39, 37, 267, 269, 270, 409,
+    291, 146, 91, 181, 84, 17, 314, 405, 321, 375,
+    78, 191, 80, 81, 82, 13, 312, 311, 310, 415,
+    95, 88, 178, 87, 14, 317, 402, 318, 324, 308,
+]
+SEED_LLIP = [84, 181, 91, 146, 61, 185, 40, 39, 37, 87, 178, 88, 95, 78, 191, 80, 81, 82]
+SEED_RLIP = [314, 405, 321, 375, 291, 409, 270, 269, 267, 317, 402, 318, 324, 308, 415, 310, 311, 312]
+SEED_POSE = [500, 502, 504, 501, 503, 505, 512, 513]
+SEED_LPOSE = [513, 505, 503, 501]
+SEED_RPOSE = [512, 504, 502, 500]
+SEED_REYE = [
+    33, 7, 163, 144, 145, 153, 154, 155, 133,
+    246, 161, 160, 159, 158, 157, 173,
+]
+SEED_LEYE = [
+    263, 249, 390, 373, 374, 380, 381, 382, 362,
+    466, 388, 387, 386, 385, 384, 398,
+]
+SEED_LHAND = list(range(468, 489))
+SEED_RHAND = list(range(522, 543))
+SEED_POINT_LANDMARKS = SEED_LIP + SEED_LHAND + SEED_RHAND + SEED_NOSE + SEED_REYE + SEED_LEYE  # +POSE
+SEED_NUM_NODES = len(SEED_POINT_LANDMARKS)
+SEED_CHANNELS = 6 * SEED_NUM_NODES
+
 def ref_tf_nan_mean(x, axis=0, keepdims=False):
     return tf.reduce_sum(tf.where(tf.math.is_nan(x), tf.zeros_like(x), x), axis=axis, keepdims=keepdims) / tf.reduce_sum(tf.where(tf.math.is_nan(x), tf.zeros_like(x), tf.ones_like(x)), axis=axis, keepdims=keepdims)
 
@@ -34,7 +71,7 @@ def ref_tf_nan_std(x, center=None, axis=0, keepdims=False):
     d = x - center
     return tf.math.sqrt(ref_tf_nan_mean(d * d, axis=axis, keepdims=keepdims))
 
-def ref_preprocess(inputs, max_len=MAX_LEN, point_landmarks=POINT_LANDMARKS):
+def ref_preprocess(inputs, max_len=SEED_MAX_LEN, point_landmarks=SEED_POINT_LANDMARKS):
     inputs = tf.constant(inputs, tf.float32)
     if tf.rank(inputs) == 3:
         x = inputs[None,...]
@@ -85,6 +122,18 @@ def real(real_islr):
 # ---------------------------------------------------------------------------------------------------------------
 # Preprocess
 # ---------------------------------------------------------------------------------------------------------------
+def test_constants_and_landmarks_are_the_seeds():
+    "The order of POINT_LANDMARKS is the order of the model's input columns: values *and* order must be the seed's."
+    from sign_notes import landmarks as lm
+    assert lm.LIP == SEED_LIP and lm.LIP[0] == 0
+    for name in ("LLIP", "RLIP", "NOSE", "LNOSE", "RNOSE", "REYE", "LEYE", "LHAND", "RHAND", "POSE", "LPOSE", "RPOSE"):
+        assert list(getattr(lm, name)) == globals()[f"SEED_{name}"], name
+    assert POINT_LANDMARKS == SEED_POINT_LANDMARKS
+    assert (lm.ROWS_PER_FRAME, MAX_LEN, PAD, NUM_CLASSES, CHANNELS) == \
+           (SEED_ROWS_PER_FRAME, SEED_MAX_LEN, SEED_PAD, SEED_NUM_CLASSES, SEED_CHANNELS)
+    assert Preprocess().point_landmarks == SEED_POINT_LANDMARKS and Preprocess().max_len == SEED_MAX_LEN
+
+
 def test_preprocess_hand_built():
     # one frame: half the points at (0.4, 0.3), half at (0.6, 0.7), lip landmark 17 (the centre) at (0.5, 0.5)
     x = np.full((1, 543, 3), np.nan, np.float32)
@@ -127,7 +176,7 @@ def test_preprocess_missing_centre_falls_back_to_half():
 def test_preprocess_matches_seed(T):
     x = random_frames(T, seed=T)
     ours, ref = Preprocess()(x).numpy(), ref_preprocess(x)
-    assert ours.shape == ref.shape == (1, min(T, MAX_LEN), 708)
+    assert ours.shape == ref.shape == (1, min(T, SEED_MAX_LEN), SEED_CHANNELS)
     np.testing.assert_allclose(ours, ref, atol=1e-5, rtol=0)
     np.testing.assert_allclose(Preprocess(max_len=2)(x).numpy(), ref_preprocess(x, max_len=2), atol=1e-5, rtol=0)
 
@@ -193,6 +242,29 @@ def test_flip_lr_twice_is_identity_synthetic(tmp_path):
     np.testing.assert_allclose(flip_lr(f).numpy(), x, atol=1e-6)
 
 
+SEED_PAIRS = {"hand": (SEED_LHAND, SEED_RHAND), "lip": (SEED_LLIP, SEED_RLIP), "eye": (SEED_LEYE, SEED_REYE),
+              "nose": (SEED_LNOSE, SEED_RNOSE), "pose": (SEED_LPOSE, SEED_RPOSE)}
+
+
+def mirror(a):
+    "x -> 1 - x, y and z kept."
+    return np.concatenate([1 - a[..., :1], a[..., 1:]], -1)
+
+
+@pytest.mark.parametrize("p_missing", [0.0, 0.3])
+def test_flip_lr_swaps_each_pair_directly(p_missing):
+    "Flipping twice is the identity for *any* swap; so check each pair: R <- mirrored L, L <- mirrored R, rest mirrored."
+    x = random_frames(7, seed=11, p_missing=p_missing)
+    f = flip_lr(x).numpy()
+    for name, (L, R) in SEED_PAIRS.items():
+        np.testing.assert_allclose(f[:, R], mirror(x[:, L]), atol=1e-6, err_msg=f"{name}: right <- mirrored left")
+        np.testing.assert_allclose(f[:, L], mirror(x[:, R]), atol=1e-6, err_msg=f"{name}: left <- mirrored right")
+    swapped = set().union(*(set(L) | set(R) for L, R in SEED_PAIRS.values()))
+    still = sorted(set(range(543)) - swapped)
+    assert len(still) == 543 - 2 * (21 + 18 + 16 + 1 + 4)
+    np.testing.assert_allclose(f[:, still], mirror(x[:, still]), atol=1e-6, err_msg="untouched points: only x -> 1 - x")
+
+
 def test_flip_lr_twice_is_identity_real(real):
     np.testing.assert_allclose(flip_lr(flip_lr(real)).numpy(), real, atol=1e-6)
     f = flip_lr(real).numpy()
@@ -231,7 +303,112 @@ def test_augment_ranges():
     assert len(temporal_crop(x, 30, seed=0)) == 30 and len(temporal_crop(x, 300, seed=0)) == 100
     masked = np.isnan(temporal_mask(x, seed=1).numpy()).all((1, 2)).sum()
     assert 20 <= masked <= 40
-    assert np.isnan(spatial_mask(x, size=(2.0, 2.0), seed=0).numpy()).mean() > 0   # a big square hides points
+
+
+def test_spatial_mask_hides_exactly_one_square():
+    "On a 100 x 100 grid of points: the hidden points are exactly those in one square of side 0.2 to 0.4; nothing else moves."
+    g = (np.arange(100) + 0.5) / 100
+    X, Y = np.meshgrid(g, g, indexing="ij")
+    pts = np.stack([X, Y, np.full_like(X, 0.3)], -1).astype(np.float32)          # [100, 100, 3]
+    sides, n_hiding = [], 0
+    for seed in range(40):
+        m = spatial_mask(pts, seed=seed).numpy()
+        hidden = np.isnan(m).all(-1)
+        assert (np.isnan(m).any(-1) == hidden).all()                                 # x, y and z together
+        np.testing.assert_array_equal(m[~hidden], pts[~hidden])
+        if not hidden.any(): continue                                                # the square fell off the image
+        n_hiding += 1
+        xs, ys = pts[hidden, 0], pts[hidden, 1]
+        px, py = pts[..., 0], pts[..., 1]
+        box = (px >= xs.min()) & (px <= xs.max()) & (py >= ys.min()) & (py <= ys.max())
+        assert (hidden == box).all(), seed                                           # one axis-aligned rectangle
+        wx, wy = np.ptp(xs), np.ptp(ys)
+        assert wx <= 0.4 + 1e-6 and wy <= 0.4 + 1e-6, (seed, wx, wy)
+        if xs.max() < 0.99 and ys.max() < 0.99:                                      # not cut by the image's edge
+            assert abs(wx - wy) <= 0.021 and wx >= 0.2 - 0.021, (seed, wx, wy)     # a square of side 0.2 to 0.4
+            sides.append(max(wx, wy))
+    assert n_hiding >= 10 and len(sides) >= 5 and max(sides) - min(sides) > 0.05     # and the side varies
+    # the same on [T, 543, 3] landmarks
+    x = random_frames(5, seed=4, p_missing=0.0)
+    m = spatial_mask(x, size=(0.3, 0.3), seed=2).numpy()
+    assert np.isnan(m).any() and (np.isnan(m).any(-1) == np.isnan(m).all(-1)).all()
+
+
+# The seed's augment_fn: P(resample) 0.8 with rate (0.5, 1.5), P(flip_lr) 0.5, temporal_crop(max_len) whenever
+# max_len is given, P(spatial_random_affine) 0.75 with its default ranges, P(temporal_mask) 0.5, P(spatial_mask) 0.5.
+SEED_PROBS = {"resample": 0.8, "flip_lr": 0.5, "spatial_random_affine": 0.75, "temporal_mask": 0.5, "spatial_mask": 0.5}
+SEED_EXTRA_ARGS = {"resample": ((0.5, 1.5),), "flip_lr": (), "spatial_random_affine": (), "temporal_mask": (),
+                   "spatial_mask": (), "temporal_crop": (16,)}
+
+
+def spy_on_steps(monkeypatch):
+    "Replace augment_fn's steps by spies that record their extra arguments and return x unchanged."
+    calls = []
+    def spy(name):
+        def f(x, *args, **kwargs):
+            calls[-1][name] = args + tuple(v for k, v in kwargs.items() if k != "seed")
+            return x
+        return f
+    for name in SEED_EXTRA_ARGS: monkeypatch.setattr(augment_mod, name, spy(name))
+    return calls
+
+
+@pytest.mark.parametrize("seeded", [True, False])
+def test_augment_fn_probabilities(monkeypatch, seeded):
+    calls = spy_on_steps(monkeypatch)
+    x = random_frames(3, seed=0, p_missing=0.0)
+    n = 1500 if seeded else 800
+    tf.random.set_seed(0)
+    for i in range(n):
+        calls.append({})
+        augment_mod.augment_fn(x, max_len=16, seed=i if seeded else None, keep_data=False)
+    for name, p in SEED_PROBS.items():
+        freq = np.mean([name in c for c in calls])
+        assert abs(freq - p) < 0.05, f"{name}: applied in {freq:.3f} of {n} calls, the seed's p = {p}"
+    assert all("temporal_crop" in c for c in calls)                                   # max_len given: always cropped
+    all_five = np.mean([all(k in c for k in SEED_PROBS) for c in calls])              # independent draws
+    assert abs(all_five - np.prod(list(SEED_PROBS.values()))) < 0.03
+    for c in calls:                                                                   # the seed's arguments
+        for name, args in c.items(): assert args == SEED_EXTRA_ARGS[name], (name, args)
+    # always=True: every step; no max_len: no crop
+    calls.clear(); calls.append({})
+    augment_mod.augment_fn(x, always=True, seed=0 if seeded else None, keep_data=False)
+    assert set(calls[0]) == set(SEED_PROBS)
+
+
+def affine_params(out):
+    "(scale, shear, shear along x?, degree, shift) of spatial_random_affine, from the images of 4 points; and the offset check."
+    shift = out[0, 2]                       # z of the origin: s * 0 + shift
+    s = out[3, 2] - shift                   # z of (0, 0, 1): s + shift
+    b = out[0, :2]                          # xy' = xy @ A + b
+    M = np.stack([out[1, :2] - b, out[2, :2] - b]) / s             # = Shear @ Rotation
+    MMt = M @ M.T                                                   # = Shear @ Shear.T
+    shear, along_x = MMt[0, 1], MMt[0, 0] >= MMt[1, 1]
+    Sh = np.array([[1, shear], [0, 1]]) if along_x else np.array([[1, 0], [shear, 1]])
+    R = np.linalg.solve(Sh, M)
+    degree = np.degrees(np.arctan2(R[0, 1], R[0, 0]))
+    centre = np.array([0.5, 0.5]) + (np.array([0, shear]) if along_x else np.array([shear, 0]))   # [shear_y, shear_x]
+    b_expected = -centre @ R + centre + shift                      # rotation about the (sheared) image centre
+    np.testing.assert_allclose(b, b_expected, atol=1e-5)
+    np.testing.assert_allclose(R @ R.T, np.eye(2), atol=1e-5)      # a rotation indeed
+    return s, shear, along_x, degree, shift
+
+
+@pytest.mark.parametrize("seeded", [True, False])
+def test_spatial_random_affine_ranges(seeded):
+    "The seed's ranges: scale 0.8-1.2 (about the origin), shear +-0.15 along x or y, rotation +-30 deg, one shift +-0.1."
+    unit = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], np.float32)
+    tf.random.set_seed(1)
+    n = 300 if seeded else 150
+    p = np.array([affine_params(spatial_random_affine(unit, seed=i if seeded else None).numpy()) for i in range(n)])
+    s, shear, along_x, degree, shift = p.T
+    eps = 1e-4
+    assert s.min() >= 0.8 - eps and s.max() <= 1.2 + eps and s.min() < 0.83 and s.max() > 1.17
+    assert np.abs(shear).max() <= 0.15 + eps and shear.min() < -0.12 and shear.max() > 0.12
+    assert np.abs(degree).max() <= 30 + 1e-2 and degree.min() < -25 and degree.max() > 25
+    assert np.abs(shift).max() <= 0.1 + eps and shift.min() < -0.08 and shift.max() > 0.08
+    assert 0.35 < along_x.mean() < 0.65                                           # x or y, a fair coin
+    # (affine_params also checked that the shift is one scalar for x, y and z, and the rotation's centre)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -349,14 +526,59 @@ def test_all_nan_input():
         Preprocess()(np.stack([random_frames(5), nan]))
 
 
-def test_bad_input_in_graphs(tmp_path):
+def test_bad_input_in_graphs():
     with pytest.raises(ValueError, match="543, 3"):                  # static shape: caught when traced
         tf.function(Preprocess(), input_signature=[tf.TensorSpec([None, 543, 2], tf.float32)]).get_concrete_function()
-    write_tfrecord(tmp_path / "bad-1.tfrecords", [serialize_example(np.full((3, 543, 3), np.nan, np.float32), 0)])
-    with pytest.raises(tf.errors.InvalidArgumentError, match="no frame with any of the POINT_LANDMARKS"):
-        next(iter(get_tfrec_dataset([tmp_path / "bad-1.tfrecords"], batch_size=1, num_classes=2)))
     with pytest.raises(ValueError, match="no TFRecord files"):
         get_tfrec_dataset([])
+
+
+@pytest.mark.parametrize("seed", [None, 0])
+def test_records_without_usable_frame_are_filtered_out(tmp_path, seed):
+    "One record with no usable frame must not stop the pipeline: it is dropped, the others go through."
+    nan = np.full((3, 543, 3), np.nan, np.float32)
+    only_pose = nan.copy(); only_pose[:, 500] = 0.5                  # data, but none of the 118 points
+    good = random_frames(4, seed=2, p_missing=0.0)
+    recs = [serialize_example(nan, 0), serialize_example(good, 1), serialize_example(only_pose, 0), serialize_example(good[:2], 1)]
+    write_tfrecord(tmp_path / "mixed-4.tfrecords", recs)
+    out = list(get_tfrec_dataset([tmp_path / "mixed-4.tfrecords"], batch_size=None, max_len=None, num_classes=2,
+                                 augment=seed is not None, seed=seed))
+    assert len(out) == 2
+    if seed is None: assert [len(x) for x, _ in out] == [4, 2]                   # not augmented: the two good ones
+    assert [y.numpy().tolist() for _, y in out] == [[0.0, 1.0]] * 2
+    (xb, yb), = list(get_tfrec_dataset([tmp_path / "mixed-4.tfrecords"], batch_size=4, max_len=8, num_classes=2))
+    assert xb.shape == (2, 8, CHANNELS)
+    assert [bool(has_usable_frame(v)) for v in (nan, good, only_pose)] == [False, True, False]
+    assert bool(has_usable_frame({"coordinates": tf.constant(good), "sign": tf.constant(1, tf.int64)}))
+    # preprocess called on its own still refuses such a record, clearly
+    with pytest.raises(tf.errors.InvalidArgumentError, match="no frame with any of the POINT_LANDMARKS"):
+        preprocess({"coordinates": tf.constant(nan), "sign": tf.constant(0, tf.int64)}, num_classes=2)
+
+
+def test_sign_outside_num_classes_is_an_error(tmp_path):
+    "tf.one_hot turns a sign >= num_classes (or < 0) into a row of zeros; preprocess refuses it, naming the values."
+    x = random_frames(4, seed=1, p_missing=0.0)
+    write_tfrecord(tmp_path / "big-1.tfrecords", [serialize_example(x, 7)])
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"(?s)sign \(x\) is not below num_classes = 3.*7"):
+        next(iter(get_tfrec_dataset([tmp_path / "big-1.tfrecords"], batch_size=1, num_classes=3)))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="num_classes = 7"):      # the boundary: 7 is not < 7
+        preprocess({"coordinates": tf.constant(x), "sign": tf.constant(7, tf.int64)}, num_classes=7)
+    _, y = preprocess({"coordinates": tf.constant(x), "sign": tf.constant(7, tf.int64)}, num_classes=8)
+    assert y.numpy().argmax() == 7 and y.numpy().sum() == 1
+    neg = tf.train.Example(features=tf.train.Features(feature={                     # serialize_example refuses < 0
+        "coordinates": tf.train.Feature(bytes_list=tf.train.BytesList(value=[x.tobytes()])),
+        "sign": tf.train.Feature(int64_list=tf.train.Int64List(value=[-1]))})).SerializeToString()
+    write_tfrecord(tmp_path / "neg-1.tfrecords", [neg])
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"(?s)sign \(x\) is negative.*-1"):
+        next(iter(get_tfrec_dataset([tmp_path / "neg-1.tfrecords"], batch_size=1, num_classes=3, seed=0)))
+
+
+def test_count_data_items_names():
+    from pathlib import Path
+    assert count_data_items(["gs://b/islr-5fold/fold0-3-1000.tfrecords", Path("x/fold1-0-5.tfrecords")]) == 1005
+    assert count_data_items([]) == 0
+    with pytest.raises(ValueError, match=r"'/data/train\.tfrecords'.*'-<count>\.'"):
+        count_data_items(["fold0-3-1000.tfrecords", "/data/train.tfrecords"])
 
 
 def test_conversion_refuses_to_mix_with_old_files(converted):
@@ -365,3 +587,37 @@ def test_conversion_refuses_to_mix_with_old_files(converted):
         write_tfrecords(root, out, n_folds=3, progress=False)
     with pytest.raises(ValueError, match="without splitting a signer"):
         write_tfrecords(root, out / "x", n_folds=9, progress=False)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The input-pipeline benchmark
+# ---------------------------------------------------------------------------------------------------------------
+def load_benchmark():
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "islr_input_pipeline.py"
+    spec = importlib.util.spec_from_file_location("islr_input_pipeline", path)
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    return mod
+
+
+def test_benchmark_limits_real_data_and_cleans_up(tmp_path, monkeypatch, capsys):
+    bench = load_benchmark()
+    assert bench.resolve_limit(None, real=True) == 200                 # never the whole 94k (~23 GB) by default
+    assert bench.resolve_limit(None, real=False) is None
+    assert bench.resolve_limit(0, real=True) is None and bench.resolve_limit(50, real=True) == 50
+    made = []
+    def mkdtemp(prefix=""):
+        d = tmp_path / f"{prefix}{len(made)}"; d.mkdir(); made.append(d); return str(d)
+    monkeypatch.setattr(bench.tempfile, "mkdtemp", mkdtemp)
+    bench.main(["--synthetic", "--n-signs", "2", "--n-per-sign", "2", "--participants", "2", "--folds", "2",
+                "--workers", "1", "--repeats", "1", "--batch-size", "4", "--max-len", "8"])
+    out = capsys.readouterr().out
+    assert "4 sequences" in out and "sequences/s" in out and " frames" in out
+    assert made and not any(d.exists() for d in made)                  # its temporary folder is gone
+    def boom(*a, **k): raise RuntimeError("interrupted")
+    monkeypatch.setattr("sign_notes.islr.tfrecord.write_tfrecords", boom)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        bench.main(["--synthetic", "--n-signs", "2", "--n-per-sign", "1", "--participants", "1", "--folds", "1", "--repeats", "1"])
+    assert len(made) == 2 and not made[1].exists()                     # deleted on an error too
+

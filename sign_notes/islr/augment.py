@@ -31,7 +31,7 @@ __all__ = ['interp1d_', 'resample', 'flip_lr', 'spatial_random_affine', 'tempora
 
 # %% ../../nbs/08b_islr_augment.ipynb #1bee06f6
 def interp1d_(x, target_len, method="random", seed=None):
-    "Resize `[T, 543, 3]` along time to `target_len` (>= 1) frames; 'random': bilinear, bicubic or nearest, 1/3 each."
+    "Resize `[T, 543, 3]` along time to `target_len` (>= 1) frames; 'random': bilinear, bicubic or nearest, about 1/3 each."
     target_len = tf.maximum(1, target_len)
     if method == "random":
         seeds = _split(seed, 2)

@@ -54,8 +54,8 @@ def _masked_crc(data: bytes) -> int:
 
 # %% auto #0
 __all__ = ['MAX_LEN', 'PAD', 'NUM_CLASSES', 'crc32c', 'serialize_example', 'write_tfrecord', 'make_folds', 'tfrecord_name',
-           'count_data_items', 'fold_files', 'write_tfrecords', 'decode_tfrec', 'filter_nans_tf', 'preprocess',
-           'get_tfrec_dataset']
+           'count_data_items', 'fold_files', 'write_tfrecords', 'decode_tfrec', 'filter_nans_tf', 'has_usable_frame',
+           'preprocess', 'get_tfrec_dataset']
 
 # %% ../../nbs/08c_islr_tfrecord.ipynb #e0aadbe0
 def _varint(n: int) -> bytes:
@@ -113,7 +113,13 @@ def tfrecord_name(fold: int, shard: int, count: int) -> str:
 
 def count_data_items(filenames) -> int:
     "Sequences in TFRecord files, read from their names the seed's way (`fold0-3-1000.tfrecords` holds 1000)."
-    n = [int(re.compile(r"-([0-9]*)\.").search(str(filename).split("/")[-1]).group(1)) for filename in filenames]
+    n = []
+    for filename in filenames:
+        m = re.compile(r"-([0-9]+)\.").search(str(filename).split("/")[-1])
+        if m is None:
+            raise ValueError(f"count_data_items: cannot read a record count from the file name {str(filename)!r}; "
+                             "expected a name with '-<count>.' in it, like 'fold0-3-1000.tfrecords'")
+        n.append(int(m.group(1)))
     return int(np.sum(n))
 
 def fold_files(files, fold: int) -> tuple[list, list]:
@@ -210,19 +216,29 @@ def filter_nans_tf(x, ref_point=POINT_LANDMARKS):
     x = tf.boolean_mask(x, mask, axis=0)
     return x
 
+def has_usable_frame(x, ref_point=POINT_LANDMARKS):
+    "True when a decoded record (or its `[T, 543, 3]` coordinates) has a frame with any `ref_point` landmark: a `tf.data` filter."
+    import tensorflow as tf
+    coord = x["coordinates"] if isinstance(x, dict) else x
+    return tf.reduce_any(tf.logical_not(tf.math.is_nan(tf.gather(coord, ref_point, axis=1))))
+
 def preprocess(x, augment=False, max_len=MAX_LEN, num_classes=NUM_CLASSES, seed=None):
     "A decoded record -> (features `[min(T, max_len), 708]` float32, one-hot sign `[num_classes]`)."
     import tensorflow as tf
     from sign_notes.islr.preprocess import Preprocess
     from sign_notes.islr.augment import augment_fn
+    sign = tf.cast(x["sign"], tf.int64)                   # (TF prints the values: x is the sign, y num_classes)
+    tf.debugging.assert_non_negative(sign, message="preprocess: a record's sign (x) is negative")
+    tf.debugging.assert_less(sign, tf.constant(num_classes, tf.int64),
+                             message=f"preprocess: a record's sign (x) is not below num_classes = {num_classes} (y)")
     coord = x["coordinates"]
     coord = filter_nans_tf(coord)
     tf.debugging.assert_positive(tf.shape(coord)[0], message="preprocess: a record has no frame with any of the "
-        "POINT_LANDMARKS (0 frames, or all NaN); write_tfrecords leaves such sequences out")
+        "POINT_LANDMARKS (0 frames, or all NaN); get_tfrec_dataset filters such records out with has_usable_frame")
     if augment:
         coord = augment_fn(coord, max_len=max_len, seed=seed)
     coord = tf.ensure_shape(coord, (None, ROWS_PER_FRAME, 3))
-    return tf.cast(Preprocess(max_len=max_len)(coord)[0], tf.float32), tf.one_hot(x["sign"], num_classes)
+    return tf.cast(Preprocess(max_len=max_len)(coord)[0], tf.float32), tf.one_hot(sign, num_classes)
 
 def _num_classes(files) -> int:
     "Signs in the sign map written beside the first file (by `write_tfrecords`), else NUM_CLASSES."
@@ -242,6 +258,7 @@ def get_tfrec_dataset(tfrecords, batch_size=64, max_len=64, drop_remainder=False
     buffer = 4096 if shuffle is True else shuffle                # the seed passes a buffer size
     ds = tf.data.TFRecordDataset(files, num_parallel_reads=tf.data.AUTOTUNE, compression_type="GZIP")
     ds = ds.map(decode_tfrec, tf.data.AUTOTUNE)
+    ds = ds.filter(has_usable_frame)                             # a record with no usable frame: dropped, not an error
     if seed is None:                                             # the seed's pipeline
         ds = ds.map(lambda x: preprocess(x, augment=augment, max_len=max_len, num_classes=num_classes), tf.data.AUTOTUNE)
         if repeat:
