@@ -1,8 +1,8 @@
-"""Tests of the Paddle ST-GCN (sign_notes.stgcn) and the framework-free FSD tools (sign_notes.fsd).
+"""Tests of the Paddle ST-GCN (sign_notes.stgcn). The numpy-only FSD tools are tested in tests/test_fsd.py.
 
-Paddle only: this file never imports TensorFlow (the import-guard test runs TensorFlow in a subprocess)."""
+Paddle only: this file never imports TensorFlow. The import-guard tests run in subprocesses, with a stand-in module
+named "tensorflow" (so they need no TensorFlow install); one extra test uses the real TensorFlow when it is installed."""
 import importlib.util
-import json
 import subprocess
 import sys
 
@@ -10,20 +10,18 @@ import numpy as np
 import pytest
 
 paddle = pytest.importorskip("paddle")
+from paddle.static import InputSpec
 
+from sign_notes.data import make_synthetic_islr, read_train_csv
 from sign_notes.fsd import AutoPadding, load_fsd, make_synthetic_fsd
-from sign_notes.stgcn.data import FSDDataset, fsd_split, hands_to_stgcn, make_fsd_loaders
+from sign_notes.stgcn.data import (FSDDataset, ISLRHandDataset, fsd_split, hands_to_stgcn, make_fsd_loaders,
+                                   make_islr_loaders, participant_split)
 from sign_notes.stgcn.export import export_stgcn, load_exported, max_abs_diff
 from sign_notes.stgcn.model import (STGCN_framework, count_parameters, einsum, graph_contract, use_seed_einsum)
-from sign_notes.stgcn.train import evaluate, load_checkpoint, train_stgcn
+import sign_notes.stgcn.train as stgcn_train
+from sign_notes.stgcn.train import PRESETS, load_checkpoint, train_stgcn
 
 paddle.set_device("cpu")
-
-
-@pytest.fixture
-def example(real_fsd):
-    "PaddleVideo's real FSD clip (3, 2500, 25, 1): 117 real frames then zeros (skips when ../shared/data is absent)."
-    return np.load(real_fsd)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +52,9 @@ def test_edge_importance_parameters(model):
     assert all(bool((p == 1).all()) for p in imp)
     assert all(not p.stop_gradient for p in imp)
     assert model.backbone.A.shape == [3, 25, 25]
-    assert "A" in dict(model.backbone.named_buffers())
+    assert [n for n, _ in model.named_buffers()] == ["backbone.A"]   # the only buffer
+    frozen = [n for n, p in model.named_parameters() if p.stop_gradient]  # BatchNorm statistics: parameters, frozen
+    assert frozen and all(n.endswith(("_mean", "_variance")) for n in frozen)
     assert count_parameters(STGCN_framework(num_classes=30, edge_importance_weighting=False)) == 3_090_880 - 10 * 3 * 25 * 25
 
 
@@ -76,6 +76,15 @@ def test_graph_contract_equals_seed_einsum():
     np.testing.assert_allclose(gA1.numpy(), gA2.numpy(), atol=1e-3, rtol=1e-5)
 
 
+def test_graph_contract_keeps_the_batch_axis_free_when_traced():
+    "paddle.jit.save traces with a free batch axis; A.unsqueeze(0) made static inference pin it to 1 (review bug)."
+    specs = [InputSpec([None, 3, 8, 12, 25], "float32"), InputSpec([3, 25, 25], "float32")]
+    traced = paddle.jit.to_static(graph_contract, input_spec=specs, full_graph=True)
+    assert list(traced.get_concrete_program(*specs)[0].outputs[0].shape) == [-1, 8, 12, 25]
+    x, A = paddle.randn([3, 3, 8, 12, 25]), paddle.rand([3, 25, 25])
+    np.testing.assert_allclose(traced(x, A).numpy(), einsum(x, A).numpy(), atol=1e-4)
+
+
 def test_fast_model_equals_seed_formulation(model):
     x = paddle.randn([2, 2, 16, 25, 1])
     with paddle.no_grad():
@@ -92,65 +101,17 @@ def test_hand_layout_model():
         assert m(paddle.randn([2, 3, 12, 21, 1])).shape == [2, 5]
 
 
-# ---------------------------------------------------------------- AutoPadding on the real FSD clip
-def test_autopadding_pads_the_real_clip(example):
-    ex = example
-    assert AutoPadding(1000).get_frame_num(ex) == 117
-    out = AutoPadding(1000)(ex)
-    assert out.shape == (3, 1000, 25, 1)
-    np.testing.assert_array_equal(out[:, :117], ex[:, :117])
-    assert not out[:, 117:].any()
-
-
-def test_autopadding_samples_the_real_clip_down(example):
-    ex = example
-    out = AutoPadding(100)({"data": ex, "label": 0})["data"]
-    assert out.shape == (3, 100, 25, 1)
-    np.testing.assert_array_equal(out[:, 0], ex[:, 0])
-    np.testing.assert_array_equal(out[:, -1], ex[:, 116])          # the last REAL frame, not a padding frame
-    assert np.all(np.any(out != 0, axis=(0, 2, 3)))
-
-
-def test_autopadding_clip_that_fills_its_array(example):
-    ex = example
-    full = np.ascontiguousarray(ex[:, :117])                        # 117 real frames in a 117-frame array
-    out = AutoPadding(100)(full)                                    # the seed's linspace(0, T, w) indexes frame 117
-    assert out.shape == (3, 100, 25, 1)
-    np.testing.assert_array_equal(out[:, -1], full[:, -1])
-    assert AutoPadding(117)(full).shape == (3, 117, 25, 1)
-
-
-def test_autopadding_counts_frames_that_sum_to_zero_or_less(example):
-    ex = example
-    short = np.zeros_like(ex[:2]); short[:, :58] = ex[:2, :58]     # x, y only: frames 50..57 sum to <= 0
-    assert AutoPadding(10).get_frame_num(short) == 58
-    rp = AutoPadding(10, random_pad=True)(np.arange(1.0, 41.0)[None, :, None, None])
-    assert list(rp.ravel()) == sorted(rp.ravel())
-
-
-def test_autopadding_rejects_bad_shape():
-    with pytest.raises(ValueError, match=r"\(C, T, V, M\)"):
-        AutoPadding(10)(np.zeros((5, 25, 1)))
-
-
 # ---------------------------------------------------------------- data
-def test_synthetic_fsd_layout(tmp_path):
-    root = make_synthetic_fsd(tmp_path / "fsd", n_classes=4, n_per_class=3, T=40, seed=0)
-    data, labels = load_fsd(root)
-    assert data.shape == (12, 3, 40, 25, 1) and data.dtype == np.float32
-    assert labels.dtype == np.int64 and sorted(np.bincount(labels)) == [3] * 4
-    for clip in data:                                              # real frames, then only zeros
-        n = AutoPadding(40).get_frame_num(clip)
-        assert 12 <= n <= 40 and not np.asarray(clip[:, n:]).any()
-    assert json.loads((root / "synthetic.json").read_text())["n_classes"] == 4
-
-
 def test_fsd_dataset_and_loaders(tmp_path):
     root = make_synthetic_fsd(tmp_path / "fsd", n_classes=3, n_per_class=7, T=30, seed=0)
     tr, va = fsd_split(21)
     assert list(va) == [0, 7, 14] and len(tr) == 18
-    x, y = FSDDataset(root, "valid", window_size=20)[0]
-    assert x.shape == (2, 20, 25, 1) and x.dtype == np.float32     # confidence channel dropped
+    data, labels = load_fsd(root)
+    valid = FSDDataset(root, "valid", window_size=20)
+    for i, j in enumerate(valid.indices):                          # the padded clip, confidence channel dropped
+        x, y = valid[i]
+        assert x.shape == (2, 20, 25, 1) and x.dtype == np.float32 and y == labels[j]
+        np.testing.assert_array_equal(x, AutoPadding(20)(np.asarray(data[j]))[:2])
     assert FSDDataset(root, "all", window_size=20, in_channels=3)[0][0].shape == (3, 20, 25, 1)
     train_dl, valid_dl = make_fsd_loaders(root, window_size=20, batch_size=4)
     xb, yb = next(iter(train_dl))
@@ -165,43 +126,130 @@ def test_hands_to_stgcn_on_real_recording(real_islr):
     assert AutoPadding(16).get_frame_num(clip) == 6               # the left hand is seen in 6 frames
 
 
+def test_participant_split_holds_out_whole_signers():
+    pids = np.repeat([7, 8, 9, 10, 11], [30, 25, 20, 15, 10])
+    for seed in range(5):
+        tr, va = participant_split(pids, 0.2, seed)
+        assert sorted(np.concatenate([tr, va])) == list(range(len(pids)))
+        assert not set(pids[tr]) & set(pids[va]) and len(set(pids[tr])) >= 1
+        assert len(va) >= 0.2 * len(pids)
+    np.testing.assert_array_equal(participant_split(pids, 0.2, 1)[1], participant_split(pids, 0.2, 1)[1])
+    assert len(set(pids[participant_split(pids, 0.99)[0]])) == 1  # at least one signer always trains
+    with pytest.raises(ValueError, match="2 participants"):
+        participant_split([4, 4, 4])
+    with pytest.raises(ValueError, match="valid_frac"):
+        participant_split(pids, 0)
+
+
+def test_islr_loaders_split_by_participant(tmp_path):
+    root = make_synthetic_islr(tmp_path / "islr", n_signs=2, n_per_sign=10, n_participants=4, seed=0, progress=False)
+    pids = read_train_csv(root)["participant_id"].to_numpy()
+    train_dl, valid_dl = make_islr_loaders(root, window_size=8, batch_size=4)
+    tr, va = train_dl.dataset.indices, valid_dl.dataset.indices
+    assert len(tr) + len(va) == 20 and len(va) > 0
+    assert not set(pids[tr]) & set(pids[va])                       # every-7th would put every signer on both sides
+    np.testing.assert_array_equal(ISLRHandDataset(root, "valid", 8).indices, va)
+    xb, yb = next(iter(train_dl))
+    assert xb.shape == [4, 3, 8, 21, 1] and yb.shape == [4]
+
+
 # ---------------------------------------------------------------- training bookkeeping
-def test_train_loop_saves_and_reloads_best(tmp_path):
+def test_train_loop_saves_and_reloads_best(tmp_path, monkeypatch):
+    """The checkpoint holds the weights of the best epoch, not the last: validation accuracies are scripted
+    (0.5, 0.9, 0.2) so the best epoch is the middle one, and the weights are copied at every evaluation."""
     root = make_synthetic_fsd(tmp_path / "fsd", n_classes=2, n_per_class=7, T=16, seed=0)
     train_dl, valid_dl = make_fsd_loaders(root, window_size=8, batch_size=4)
+    scripted, snapshots, real_evaluate = iter([0.5, 0.9, 0.2]), [], stgcn_train.evaluate
+
+    def evaluate(model, loader):
+        snapshots.append({k: np.array(v.numpy()) for k, v in model.state_dict().items()})
+        return dict(real_evaluate(model, loader), acc=next(scripted))
+
+    monkeypatch.setattr(stgcn_train, "evaluate", evaluate)
     paddle.seed(0)
     m = STGCN_framework(num_classes=2, base_channels=4)
-    hist = train_stgcn(m, train_dl, valid_dl, epochs=2, lr=0.05, out_dir=tmp_path / "run", progress=False)
-    assert hist["epoch"] == [1, 2] and len(hist["val_acc"]) == 2 and hist["best_epoch"] in (1, 2)
-    assert (tmp_path / "run" / "best_model.pdparams").exists()
-    fresh = load_checkpoint(STGCN_framework(num_classes=2, base_channels=4), tmp_path / "run" / "best_model.pdparams")
-    assert evaluate(fresh, valid_dl)["acc"] == pytest.approx(hist["best_val_acc"])
+    hist = train_stgcn(m, train_dl, valid_dl, epochs=3, lr=0.05, out_dir=tmp_path / "run", progress=False)
+    assert hist["epoch"] == [1, 2, 3] and hist["val_acc"] == [0.5, 0.9, 0.2]
+    assert hist["best_epoch"] == 2 and hist["best_val_acc"] == 0.9
+
+    ckpt = tmp_path / "run" / "best_model.pdparams"
+    saved = {k: np.asarray(v) for k, v in paddle.load(str(ckpt), return_numpy=True).items()}
+    best, last = snapshots[1], snapshots[2]
+    assert set(saved) == set(best)
+    for k in best: np.testing.assert_array_equal(saved[k], best[k], err_msg=k)
+    assert any(not np.array_equal(best[k], last[k]) for k in best)   # training went on after the best epoch
+
+    fresh = load_checkpoint(STGCN_framework(num_classes=2, base_channels=4), ckpt)
+    ref = STGCN_framework(num_classes=2, base_channels=4)
+    ref.set_state_dict({k: paddle.to_tensor(v) for k, v in best.items()})
+    fresh.eval(); ref.eval(); m.eval()
+    x = paddle.to_tensor(np.random.default_rng(0).normal(size=(4, 2, 8, 25, 1)).astype("float32"))
+    with paddle.no_grad():
+        np.testing.assert_array_equal(fresh(x).numpy(), ref(x).numpy())     # the reloaded model IS epoch 2
+        assert not np.allclose(fresh(x).numpy(), m(x).numpy())              # and not the final one
+
+
+def test_full_preset_is_the_originals():
+    "PaddleVideo's configs/recognition/stgcn/stgcn_fsd.yaml: batch 64, epochs = T_max = 60, lr 0.05, window 350."
+    full = PRESETS["full"]
+    assert (full["batch_size"], full["epochs"], full["lr"], full["window_size"], full["n_classes"]) == (64, 60, 0.05, 350, 30)
 
 
 # ---------------------------------------------------------------- export
-def test_jit_save_load_round_trip(tmp_path, model):
-    files = export_stgcn(model, tmp_path / "stgcn", window_size=32)
+@pytest.mark.parametrize("num_person", [1, 2])
+def test_jit_save_load_round_trip(tmp_path, model, num_person):
+    files = export_stgcn(model, tmp_path / "stgcn", window_size=12, num_person=num_person)
     assert sorted(f.suffix for f in files) == [".json", ".pdiparams"]
     loaded = load_exported(tmp_path / "stgcn")
-    x = paddle.randn([3, 2, 32, 25, 1])
+    x = paddle.randn([3, 2, 12, 25, num_person])
     assert max_abs_diff(model, loaded, x) < 1e-4
     with paddle.no_grad():
         assert loaded(x[:1]).shape == [1, 30]                      # the batch axis stays free
 
 
-# ---------------------------------------------------------------- import guard
-def test_fsd_module_is_framework_free():
-    code = "import sys, sign_notes.fsd; print('tensorflow' in sys.modules, 'paddle' in sys.modules)"
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+def test_jit_round_trip_hand_model(tmp_path):
+    "The export reads C and V from the model: the 21-joint, 3-channel hand model exports the same way."
+    paddle.seed(0)
+    m = STGCN_framework(num_classes=4, in_channels=3, layout="mediapipe-hand", base_channels=8)
+    m.eval()
+    export_stgcn(m, tmp_path / "hand", window_size=10)
+    loaded = load_exported(tmp_path / "hand")
+    x = paddle.randn([2, 3, 10, 21, 1])
+    assert max_abs_diff(m, loaded, x) < 1e-4
+
+
+# ---------------------------------------------------------------- import guard (subprocesses)
+FAKE_TF = "import sys, types; sys.modules['tensorflow'] = types.ModuleType('tensorflow'); "
+
+
+def run_python(code):
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+
+
+def test_import_after_fake_tensorflow_raises_clear_error():
+    res = run_python(FAKE_TF + "import sign_notes.stgcn")
+    assert res.returncode == 1, res.stderr[-2000:]
+    assert "ImportError: sign_notes.stgcn needs PaddlePaddle" in res.stderr
+    assert "Restart the kernel" in res.stderr
+
+
+def test_paddle_then_fake_tensorflow_then_model_imports():
+    res = run_python("import paddle; " + FAKE_TF + "import sign_notes.stgcn.model; print('loaded')")
     assert res.returncode == 0, res.stderr[-2000:]
-    assert res.stdout.split() == ["False", "False"]
+    assert res.stdout.split() == ["loaded"]
 
 
-def test_import_after_tensorflow_raises_clear_error():
+def test_blocked_tensorflow_is_not_a_loaded_one():
+    "sys.modules['tensorflow'] = None blocks the import; the guard must not mistake it for a loaded TensorFlow."
+    res = run_python("import sys; sys.modules['tensorflow'] = None; import sign_notes.stgcn; print('loaded')")
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.split() == ["loaded"]
+
+
+def test_import_after_real_tensorflow_raises_clear_error():
     if importlib.util.find_spec("tensorflow") is None:            # find_spec does not import it
-        pytest.skip("TensorFlow is not installed, so there is nothing to guard against")
-    res = subprocess.run([sys.executable, "-c", "import tensorflow; import sign_notes.stgcn"],
-                         capture_output=True, text=True, timeout=300)
+        pytest.skip("TensorFlow is not installed: the stand-in module tests above cover the guard")
+    res = run_python("import tensorflow; import sign_notes.stgcn")
     assert res.returncode == 1, res.stderr[-2000:]
     assert "ImportError: sign_notes.stgcn needs PaddlePaddle" in res.stderr
     assert "Restart the kernel" in res.stderr

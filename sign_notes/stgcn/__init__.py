@@ -3,10 +3,10 @@
 # %% auto #0
 __all__ = []
 
-# %% ../../nbs/05a_stgcn_init.ipynb #526a13c6
+# %% ../../nbs/05a_stgcn_init.ipynb #d388943a
 import sys
 
-if "tensorflow" in sys.modules and "paddle" not in sys.modules:
+if sys.modules.get("tensorflow") is not None and sys.modules.get("paddle") is None:
     raise ImportError(
         "sign_notes.stgcn needs PaddlePaddle, but TensorFlow is already loaded in this Python process, and importing "
         "paddle after tensorflow crashes the interpreter. Restart the kernel (or start a new Python process) and "
