@@ -1,0 +1,92 @@
+"""ISLR TFLite submission (issue 7): signature, agreement with Keras, ensembles, predict_file's errors."""
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+from sign_notes.data import load_relevant_data_subset  # noqa: E402
+from sign_notes.islr.model import get_model  # noqa: E402
+from sign_notes.islr.export import export_tflite, tflite_runner, keras_reference, predict_file, predict_frames  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    "One 10-class model (and its file) and a 2-model ensemble file."
+    d = tmp_path_factory.mktemp("islr_export")
+    m1, m2 = get_model(max_len=32, dim=32, num_classes=10), get_model(max_len=32, dim=32, num_classes=10)
+    single = export_tflite(m1, d / "model.tflite")
+    (d / "sign_to_prediction_index_map.json").write_text(json.dumps({f"sign{i}": i for i in range(10)}))
+    ens = export_tflite([m1, m2], d / "ensemble.tflite")
+    return dict(dir=d, m1=m1, m2=m2, single=single, ens=ens)
+
+
+def _frames(T, seed=0):
+    x = np.random.default_rng(seed).uniform(0.2, 0.8, (T, 543, 3)).astype("float32")
+    x[:, 468:489] = np.nan
+    return x
+
+
+def test_signature_names_and_shapes(exported):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        interp = tf.lite.Interpreter(model_path=str(exported["single"]))
+    assert interp.get_signature_list() == {"serving_default": {"inputs": ["inputs"], "outputs": ["outputs"]}}
+    r = interp.get_signature_runner("serving_default")
+    assert r.get_input_details()["inputs"]["shape_signature"].tolist() == [-1, 543, 3]
+    assert r.get_input_details()["inputs"]["dtype"] == np.float32
+    assert r.get_output_details()["outputs"]["shape_signature"].tolist() == [10]
+    assert not any("Flex" in d["op_name"] for d in interp._get_ops_details())
+    assert exported["single"].stat().st_size < 40 * 2**20
+
+
+@pytest.mark.parametrize("T", [1, 20, 500])
+def test_agrees_with_keras_for_any_length(exported, T):
+    x = _frames(T)
+    out = tflite_runner(exported["single"])(inputs=x)["outputs"]
+    assert out.shape == (10,) and np.isfinite(out).all()
+    np.testing.assert_allclose(out, keras_reference(exported["m1"], x), atol=1e-3)
+
+
+def test_agrees_with_keras_on_the_real_sequence(exported, real_islr):
+    x = load_relevant_data_subset(real_islr)
+    out = tflite_runner(exported["single"])(inputs=x)["outputs"]
+    np.testing.assert_allclose(out, keras_reference(exported["m1"], x), atol=1e-3)
+
+
+def test_ensemble_is_the_mean_of_its_models(exported):
+    x = _frames(30, seed=1)
+    a, b = keras_reference(exported["m1"], x), keras_reference(exported["m2"], x)
+    assert np.abs(a - b).max() > 1e-3
+    out = tflite_runner(exported["ens"])(inputs=x)["outputs"]
+    np.testing.assert_allclose(out, (a + b) / 2, atol=1e-3)
+
+
+def test_export_refuses_bad_arguments(exported, tmp_path):
+    with pytest.raises(ValueError, match=".tflite"): export_tflite(exported["m1"], tmp_path / "x.bin")
+    with pytest.raises(ValueError, match="same number of classes"):
+        export_tflite([exported["m1"], get_model(max_len=None, dim=32, num_classes=3)], tmp_path / "x.tflite")
+
+
+def test_predict_file_names_signs_from_the_map_beside_the_model(exported, tmp_path):
+    from sign_notes.data import write_landmark_parquet
+    pq = write_landmark_parquet(_frames(12), tmp_path / "seq.parquet")
+    top = predict_file(pq, exported["single"], k=3)
+    assert len(top) == 3 and all(s.startswith("sign") for s, _ in top)
+    assert all(a[1] >= b[1] for a, b in zip(top, top[1:])) and 0 < sum(p for _, p in top) <= 1 + 1e-6
+
+
+def test_predict_bad_input(exported, tmp_path):
+    bad = tmp_path / "bad.parquet"
+    pd.DataFrame({"frame": [0], "x": [0.1], "y": [0.2]}).to_parquet(bad)
+    with pytest.raises(ValueError, match="missing column"): predict_file(bad, exported["single"])
+    junk = tmp_path / "junk.parquet"; junk.write_text("not parquet")
+    with pytest.raises(ValueError, match="not a readable parquet"): predict_file(junk, exported["single"])
+    with pytest.raises(FileNotFoundError, match="no parquet file"): predict_file(tmp_path / "none.parquet", exported["single"])
+    with pytest.raises(FileNotFoundError, match="no TFLite file"): predict_frames(_frames(3), tmp_path / "none.tflite")
+    with pytest.raises(ValueError, match="all-NaN"): predict_frames(np.full((3, 543, 3), np.nan, "float32"), exported["single"])
+    with pytest.raises(ValueError, match="543"): predict_frames(np.zeros((3, 500, 3), "float32"), exported["single"])
+    with pytest.raises(ValueError, match="10 outputs"): predict_frames(_frames(3), exported["single"], sign_map={"a": 0})
