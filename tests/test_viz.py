@@ -135,7 +135,7 @@ def test_point_landmarks_with_index_labels():
     x = holistic(2)
     ax = plot_frame(x[0, POINT_LANDMARKS], [], POINT_LANDMARKS)
     labels = [t.get_text() for t in ax.texts]
-    assert len(labels) == 118 and labels[:2] == ["61", "185"]
+    assert len(labels) == 118 and labels[:2] == ["0", "61"] and labels == [str(i) for i in POINT_LANDMARKS]
     with pytest.raises(ValueError, match="labels"): plot_frame(x[0, POINT_LANDMARKS], [], POINT_LANDMARKS[:5])
 
 
