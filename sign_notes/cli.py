@@ -2,7 +2,7 @@
 
 # %% ../nbs/12_cli.ipynb #9f92df43
 from __future__ import annotations
-import argparse, importlib.util, json, sys, time
+import argparse, importlib.util, json, os, sys, time
 from pathlib import Path
 
 def _has(module: str) -> bool:
@@ -81,6 +81,9 @@ def cmd_tour(a):
     print("4/4  training the quick ISLR model, exporting it to TFLite and predicting with the TFLite file")
     from sign_notes.islr.export import tour_islr
     res = tour_islr(work, data_dir=root, quick=a.quick)
+    print(f"\nvalidation accuracy {res['val_accuracy']:.1%} (top-5 {res['top5']:.1%}); TFLite file {res['tflite_path']} ({res['tflite_mb']} MB)")
+    print(f"the TFLite file on {res['example']} (true sign: {res['true_sign']}):")
+    for sign, p in res["prediction"]: print(f"  {p:7.2%}  {sign}")
     _json_line({**res, "seconds": time.time() - t0})
 
 # %% ../nbs/12_cli.ipynb #852a4d03
@@ -115,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None):
     "Entry point of the `sign-notes` console script."
     args = build_parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # TensorFlow's C++ INFO/WARNING lines drown a terminal
     try: args.func(args)
     except (ValueError, FileNotFoundError) as e:
         raise SystemExit(f"sign-notes {args.command}: error: {e}")
