@@ -10,7 +10,7 @@ tf = pytest.importorskip("tensorflow")
 
 from sign_notes.data import load_relevant_data_subset  # noqa: E402
 from sign_notes.islr.model import get_model  # noqa: E402
-from sign_notes.islr.export import export_tflite, tflite_runner, keras_reference, predict_file, predict_frames  # noqa: E402
+from sign_notes.islr.export import export_tflite, tflite_runner, keras_reference, predict_file, predict_frames, _convert  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,6 @@ def test_signature_names_and_shapes(exported):
     assert r.get_input_details()["inputs"]["shape_signature"].tolist() == [-1, 543, 3]
     assert r.get_input_details()["inputs"]["dtype"] == np.float32
     assert r.get_output_details()["outputs"]["shape_signature"].tolist() == [10]
-    assert not any("Flex" in d["op_name"] for d in interp._get_ops_details())
     assert exported["single"].stat().st_size < 40 * 2**20
 
 
@@ -63,6 +62,15 @@ def test_ensemble_is_the_mean_of_its_models(exported):
     assert np.abs(a - b).max() > 1e-3
     out = tflite_runner(exported["ens"])(inputs=x)["outputs"]
     np.testing.assert_allclose(out, (a + b) / 2, atol=1e-3)
+
+
+def test_conversion_refuses_ops_outside_the_builtins():
+    "export_tflite's converter allows TFLite builtins only: an op that needs Flex fails the conversion, not the scoring."
+    class NeedsFlex(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 2, 2], tf.float32, name="inputs")])
+        def __call__(self, x): return {"outputs": tf.linalg.det(x)}
+    with pytest.raises(Exception, match="flex op"):
+        _convert(NeedsFlex())
 
 
 def test_export_refuses_bad_arguments(exported, tmp_path):
@@ -90,3 +98,22 @@ def test_predict_bad_input(exported, tmp_path):
     with pytest.raises(ValueError, match="all-NaN"): predict_frames(np.full((3, 543, 3), np.nan, "float32"), exported["single"])
     with pytest.raises(ValueError, match="543"): predict_frames(np.zeros((3, 500, 3), "float32"), exported["single"])
     with pytest.raises(ValueError, match="10 outputs"): predict_frames(_frames(3), exported["single"], sign_map={"a": 0})
+    junk = tmp_path / "junk.tflite"; junk.write_text("not a model")
+    with pytest.raises(ValueError, match=f"{str(junk)!r} is not a TFLite model"): predict_frames(_frames(3), junk)
+    with pytest.raises(ValueError, match="is not a TFLite model"): tflite_runner(b"not a model")
+
+
+def test_train_islr_main_exports_at_the_training_length(tmp_path):
+    "The exported file must keep the cfg.max_len frames the model was trained on, not the seed's 384."
+    import keras
+    from sign_notes.data import make_synthetic_islr
+    from sign_notes.islr.train import train_islr_main
+    data = make_synthetic_islr(tmp_path / "data", n_signs=3, n_per_sign=6, n_participants=2, seed=0, progress=False)
+    res = train_islr_main(quick=True, data_dir=data, out_dir=tmp_path / "run", epoch=1, dim=32, max_len=16,
+                          awp=False, verbose=0)
+    assert res["max_len"] == 16
+    model = keras.models.load_model(res["model_path"])
+    x = _frames(40, seed=3)
+    out = tflite_runner(res["tflite_path"])(inputs=x)["outputs"]
+    np.testing.assert_allclose(out, keras_reference(model, x, max_len=16), atol=1e-3)
+    assert np.abs(out - keras_reference(model, x, max_len=384)).max() > 1e-4

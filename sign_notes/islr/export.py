@@ -5,6 +5,7 @@ from __future__ import annotations
 import json, os, time, warnings
 from pathlib import Path
 import numpy as np
+import pandas as pd
 import tensorflow as tf
 import keras
 from ..landmarks import ROWS_PER_FRAME
@@ -18,13 +19,16 @@ __all__ = ['DEFAULT_TFLITE', 'SIGN_MAP_NAME', 'tflite_runner', 'TFLiteModel', 'e
 # %% ../../nbs/11_islr_tflite.ipynb #301e77e1
 def tflite_runner(path_or_bytes):
     "The competition's way to run a TFLite file: `tf.lite.Interpreter(...).get_signature_runner('serving_default')`."
-    with warnings.catch_warnings():          # tf.lite.Interpreter warns that LiteRT will replace it; Kaggle used it
-        warnings.simplefilter("ignore")
-        if isinstance(path_or_bytes, (bytes, bytearray)): interp = tf.lite.Interpreter(model_content=bytes(path_or_bytes))
-        else:
-            p = Path(path_or_bytes)
-            if not p.exists(): raise FileNotFoundError(f"no TFLite file at {str(p)!r}")
-            interp = tf.lite.Interpreter(model_path=str(p))
+    is_bytes = isinstance(path_or_bytes, (bytes, bytearray))
+    if not is_bytes and not Path(path_or_bytes).exists(): raise FileNotFoundError(f"no TFLite file at {str(path_or_bytes)!r}")
+    what = f"{len(path_or_bytes)} bytes" if is_bytes else repr(str(path_or_bytes))
+    try:
+        with warnings.catch_warnings():      # tf.lite.Interpreter warns that LiteRT will replace it; Kaggle used it
+            warnings.simplefilter("ignore")
+            interp = (tf.lite.Interpreter(model_content=bytes(path_or_bytes)) if is_bytes
+                      else tf.lite.Interpreter(model_path=str(path_or_bytes)))
+    except (ValueError, RuntimeError) as e:  # e.g. "Model provided has model identifier 'a tf', should be 'TFL3'"
+        raise ValueError(f"{what} is not a TFLite model ({e})".strip()) from e
     return interp.get_signature_runner("serving_default")
 
 def _convert(module: tf.Module, fp16: bool = False) -> bytes:
@@ -178,7 +182,7 @@ def tour_islr(workdir, data_dir=None, quick: bool = False, **overrides) -> dict:
         if not is_islr_dataset(data_dir):
             make_synthetic_islr(data_dir, n_signs=10, n_per_sign=8 if quick else 30, n_participants=5, seed=0, progress=False)
     res = train_islr_main(quick=True, data_dir=data_dir, out_dir=work / "islr", **overrides)
-    folds = __import__("pandas").read_csv(work / "islr" / "tfrecords" / "folds.csv")
+    folds = pd.read_csv(work / "islr" / "tfrecords" / "folds.csv")
     row = folds[folds.fold == 0].iloc[0]                     # a sequence of the validation signer
     pred = predict_file(Path(data_dir) / row.path, res["tflite_path"], k=3)
     tflite = Path(res["tflite_path"])

@@ -216,7 +216,7 @@ def model_dims(model: keras.Model) -> dict:
     return {"dim": dim, "num_classes": num_classes, "max_len": model.input_shape[1]}
 
 def any_length(model: keras.Model) -> keras.Model:
-    "A float32 copy of `model` (from `get_model`) that accepts `[N, T, CHANNELS]` for any T."
+    "`model` (from `get_model`) as a float32 model for `[N, T, CHANNELS]`, any T: `model` itself if it already is one, else a copy."
     d = model_dims(model)
     if d["max_len"] is None and model.dtype_policy.name == "float32": return model
     policy = keras.config.dtype_policy()

@@ -16,9 +16,9 @@ from ..landmarks import CHANNELS
 from .model import get_model, any_length, model_dims
 
 # %% auto #0
-__all__ = ['CFG', 'OneCycleLR', 'decay_schedule', 'lr_schedule', 'make_optimizer', 'AWP', 'FGM', 'prepare_tfrecords',
-           'count_rows', 'train_fold', 'train_folds', 'plot_history', 'predict_tfrec', 'topk_accuracy', 'oof_report',
-           'oof_predictions', 'train_islr_main']
+__all__ = ['CFG', 'OneCycleLR', 'decay_schedule', 'lr_schedule', 'SeedAdamW', 'make_optimizer', 'AWP', 'FGM', 'prepare_tfrecords',
+           'count_rows', 'resolve_cfg', 'start_steps', 'train_fold', 'train_folds', 'plot_history', 'predict_tfrec',
+           'topk_accuracy', 'oof_report', 'oof_predictions', 'train_islr_main']
 
 # %% ../../nbs/10_islr_train.ipynb #ccec9256
 @dataclass
@@ -98,6 +98,7 @@ class CFG:
 # not exact in floating point (see AWP). The training loop itself is the seed's, line for line.
 
 # %% ../../nbs/10_islr_train.ipynb #1718497d
+@keras.saving.register_keras_serializable(package="sign_notes")
 class OneCycleLR(keras.optimizers.schedules.LearningRateSchedule):
     "Warm-up (linear/exponential/cosine) to `lr`, optional plateau, decay (linear/exponential/cosine) to `lr_min` (hoyso48)."
     _TYPES = ("linear", "exponential", "cosine")
@@ -164,7 +165,7 @@ class OneCycleLR(keras.optimizers.schedules.LearningRateSchedule):
 
 # %% ../../nbs/10_islr_train.ipynb #2af99095
 def decay_schedule(cfg: CFG, steps_per_epoch: int) -> OneCycleLR:
-    "The seed's weight-decay schedule (`lr * weight_decay` along the learning-rate curve): what AdamW applies per step."
+    "The seed's weight-decay schedule `wd_t` (`lr * weight_decay` along the learning-rate curve); the decay per step is `lr_t * wd_t`."
     return OneCycleLR(cfg.lr * cfg.weight_decay, cfg.epoch, warmup_epochs=cfg.epoch * cfg.warmup, steps_per_epoch=steps_per_epoch,
                       resume_epoch=cfg.resume, decay_epochs=cfg.epoch, lr_min=cfg.lr_min * cfg.weight_decay,
                       decay_type=cfg.decay_type, warmup_type="linear")
@@ -175,9 +176,40 @@ def lr_schedule(cfg: CFG, steps_per_epoch: int) -> OneCycleLR:
                       resume_epoch=cfg.resume, decay_epochs=cfg.epoch, lr_min=cfg.lr_min, decay_type=cfg.decay_type,
                       warmup_type="linear")
 
+@keras.saving.register_keras_serializable(package="sign_notes")
+class SeedAdamW(keras.optimizers.AdamW):
+    "AdamW whose `weight_decay` may be a schedule `wd_t`: each step decays `w -= lr_t * wd_t * w`, as tfa's RectifiedAdam did."
+    def __init__(self, learning_rate=1e-3, weight_decay=0.004, **kwargs):
+        schedule = weight_decay if isinstance(weight_decay, keras.optimizers.schedules.LearningRateSchedule) else None
+        super().__init__(learning_rate=learning_rate, weight_decay=0.0 if schedule is not None else weight_decay, **kwargs)
+        self.weight_decay_schedule = schedule
+
+    def _apply_weight_decay(self, variables):
+        if self.weight_decay_schedule is None: return super()._apply_weight_decay(variables)
+        # Keras applies `w -= w * self.weight_decay * lr_t` (with the merge calls a distribution strategy needs):
+        # let it, with weight_decay set to this step's wd_t for the duration of the call.
+        constant = self.weight_decay
+        self.weight_decay = self.weight_decay_schedule(self.iterations)
+        try:
+            super()._apply_weight_decay(variables)
+        finally:
+            self.weight_decay = constant
+
+    def get_config(self):
+        config = super().get_config()
+        if self.weight_decay_schedule is not None:
+            config["weight_decay"] = keras.saving.serialize_keras_object(self.weight_decay_schedule)
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        if isinstance(config.get("weight_decay"), dict):
+            config = {**config, "weight_decay": keras.saving.deserialize_keras_object(config["weight_decay"], custom_objects=custom_objects)}
+        return super().from_config(config, custom_objects=custom_objects)
+
 def make_optimizer(cfg: CFG, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    "Keras 3 AdamW with the one-cycle learning rate and decoupled weight decay `cfg.weight_decay` (see the text)."
-    return keras.optimizers.AdamW(learning_rate=lr_schedule(cfg, steps_per_epoch), weight_decay=cfg.weight_decay)
+    "`SeedAdamW` with the seed's one-cycle learning rate and its weight-decay schedule (decay per step `lr_t * wd_t`)."
+    return SeedAdamW(learning_rate=lr_schedule(cfg, steps_per_epoch), weight_decay=decay_schedule(cfg, steps_per_epoch))
 
 # %% ../../nbs/10_islr_train.ipynb #0dda5d99
 def _unscale_for_distribution(loss):
@@ -236,7 +268,7 @@ class FGM(AWP):
         return [0]
 
 # %% ../../nbs/10_islr_train.ipynb #73d04311
-from .tfrecord import write_tfrecords, fold_files, count_data_items, get_tfrec_dataset, decode_tfrec, preprocess
+from .tfrecord import write_tfrecords, fold_files, count_data_items, get_tfrec_dataset, decode_tfrec, preprocess, has_usable_frame
 from .augment import flip_lr
 
 def prepare_tfrecords(root, out_dir, n_folds: int = 5, progress: bool = False, **kwargs) -> list[Path]:
@@ -269,10 +301,24 @@ def _strategy_info(strategy):
         return strategy[0], int(strategy[1]), bool(strategy[2]), policy
     return strategy, int(strategy.num_replicas_in_sync), False, mixed_precision_policy()
 
+def resolve_cfg(cfg, replicas: int | None = None) -> CFG:
+    "A `CFG` instance from `cfg` (the class itself, as the seed passes it, means its defaults), rescaled to `replicas`."
+    if isinstance(cfg, type) and issubclass(cfg, CFG): cfg = cfg()
+    if not isinstance(cfg, CFG):
+        raise ValueError(f"cfg must be a CFG (or the CFG class), e.g. CFG.quick(); got {type(cfg).__name__}: {cfg!r}")
+    if replicas is not None and int(replicas) != cfg.replicas: cfg = cfg.with_replicas(replicas)
+    return cfg
+
+def start_steps(cfg: CFG, steps_per_epoch: int) -> tuple[int, int]:
+    "(late dropout's start, AWP/FGM's start) in steps: the first counts all training calls, the second this run's optimiser steps."
+    dropout_step = cfg.dropout_start_epoch * steps_per_epoch                   # LateDropout's counter is in the checkpoint
+    awp_step = max(0, cfg.awp_start_epoch - cfg.resume) * steps_per_epoch      # optimizer.iterations restarts at 0 on resume
+    return dropout_step, awp_step
+
 def train_fold(cfg: CFG, fold, train_files, valid_files=None, strategy=None, summary: bool = True):
     "Train on `train_files`, validate on `valid_files` (fold 'all': none) -> (model, cv: dict | None, history)."
     strategy, replicas, is_tpu, device_policy = _strategy_info(strategy)
-    if replicas != cfg.replicas: cfg = cfg.with_replicas(replicas)
+    cfg = resolve_cfg(cfg, replicas)
     if not train_files: raise ValueError(f"fold {fold}: no training files")
     seed_everything(cfg.seed)
     keras.backend.clear_session()
@@ -287,10 +333,9 @@ def train_fold(cfg: CFG, fold, train_files, valid_files=None, strategy=None, sum
                                       repeat=False, shuffle=False, num_classes=cfg.num_classes) if valid_files else None)
         num_train, num_valid = count_data_items(train_files), count_data_items(valid_files) if valid_files else 0
         steps_per_epoch = max(1, num_train // cfg.batch_size)
+        dropout_step, awp_step = start_steps(cfg, steps_per_epoch)
         with strategy.scope():
-            dropout_step = cfg.dropout_start_epoch * steps_per_epoch
             model = get_model(max_len=cfg.max_len, dropout_step=dropout_step, dim=cfg.dim, num_classes=cfg.num_classes)
-            awp_step = cfg.awp_start_epoch * steps_per_epoch
             if cfg.fgm:
                 model = FGM(model.input, model.output, delta=cfg.awp_lambda, eps=0., start_step=awp_step)
             elif cfg.awp:
@@ -331,6 +376,7 @@ def train_fold(cfg: CFG, fold, train_files, valid_files=None, strategy=None, sum
 
 def train_folds(cfg: CFG, folds, files, strategy=None, summary: bool = True) -> dict:
     "Train each fold in `folds` (ints, or 'all' for no validation) on TFRecord `files` -> {fold: (model, cv, history)}."
+    cfg = resolve_cfg(cfg)
     results = {}
     for fold in folds:
         if fold != "all":
@@ -361,13 +407,14 @@ def plot_history(history, title: str = "", marks: dict | None = None):
 
 # %% ../../nbs/10_islr_train.ipynb #5f3c8f33
 def _tta_dataset(files, max_len: int, batch_size: int, num_classes: int):
-    "(features, flipped features, label) batches from TFRecord files, padded with PAD."
+    "(features, flipped features, label) batches from TFRecord files, padded with PAD; records without a usable frame dropped."
     def both(x):
         feats, onehot = preprocess(x, augment=False, max_len=max_len, num_classes=num_classes)
         flipped, _ = preprocess({"coordinates": flip_lr(x["coordinates"]), "sign": x["sign"]}, augment=False,
                                 max_len=max_len, num_classes=num_classes)
         return feats, flipped, tf.argmax(onehot, output_type=tf.int32)
-    ds = tf.data.TFRecordDataset([str(f) for f in files], compression_type="GZIP").map(decode_tfrec).map(both)
+    ds = tf.data.TFRecordDataset([str(f) for f in files], compression_type="GZIP").map(decode_tfrec)
+    ds = ds.filter(has_usable_frame).map(both)                 # as get_tfrec_dataset: such a record would stop preprocess
     return ds.padded_batch(batch_size, padding_values=(PAD, PAD, 0), padded_shapes=([max_len, CHANNELS], [max_len, CHANNELS], []))
 
 def predict_tfrec(model, files, max_len: int | None = None, batch_size: int = 64, tta: bool = True) -> dict:
@@ -444,7 +491,7 @@ def train_islr_main(quick: bool = False, data_dir=None, out_dir="runs/islr", fol
            "device": getattr(ds, "device", None), "data": str(root)}
     if export:
         from sign_notes.islr.export import export_tflite
-        res["tflite_path"] = str(export_tflite(final, out / "model.tflite"))
+        res["tflite_path"] = str(export_tflite(final, out / "model.tflite", max_len=cfg.max_len))   # serve as trained
     res["seconds"] = round(time.time() - t0, 1)
     (out / "result.json").write_text(json.dumps(res, indent=1))
     return res
