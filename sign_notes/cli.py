@@ -8,9 +8,10 @@ from pathlib import Path
 def _has(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
-def _need(module: str, extra: str):
-    if not _has(module):
-        raise SystemExit(f"this command needs {module}: pip install 'sign-notes[{extra}]'")
+def _entry(module: str, name: str, framework: str, extra: str):
+    "`module.name`, imported only now; a clear exit when `framework` is not installed. Each command is its own process."
+    if not _has(framework): raise SystemExit(f"this command needs {framework}: pip install 'sign-notes[{extra}]'")
+    return getattr(importlib.import_module(module), name)
 
 def _json_line(d: dict):
     "Print `d` as the final JSON line of a command (plain floats, rounded)."
@@ -47,20 +48,17 @@ def cmd_animate(a):
 # %% ../nbs/12_cli.ipynb #df48dcf4
 def cmd_train_stgcn(a):
     "Train ST-GCN (Paddle) on synthetic or real FSD data; print a JSON line."
-    _need("paddle", "paddle")
-    from sign_notes.stgcn.train import train_stgcn_main
+    train_stgcn_main = _entry("sign_notes.stgcn.train", "train_stgcn_main", "paddle", "paddle")
     _json_line(train_stgcn_main(quick=a.quick, data_root=a.data, out_dir=a.out))
 
 def cmd_train_islr(a):
     "Train the ISLR 1st-place model (TensorFlow) on synthetic or real Kaggle data; print a JSON line."
-    _need("tensorflow", "tf")
-    from sign_notes.islr.train import train_islr_main
+    train_islr_main = _entry("sign_notes.islr.train", "train_islr_main", "tensorflow", "tf")
     _json_line(train_islr_main(quick=a.quick, data_dir=a.data, out_dir=a.out))
 
 def cmd_predict(a):
     "Print the top-5 signs of a Kaggle parquet file, from a TFLite model."
-    _need("tensorflow", "tf")
-    from sign_notes.islr.export import predict_file
+    predict_file = _entry("sign_notes.islr.export", "predict_file", "tensorflow", "tf")
     for sign, p in predict_file(a.path, a.model, sign_map=a.sign_map, k=a.k):
         print(f"{p:7.2%}  {sign}")
 
@@ -79,7 +77,7 @@ def cmd_tour(a):
     if not _has("tensorflow"):
         print("4/4  skipped: training and TFLite export need TensorFlow (pip install 'sign-notes[tf]')"); return
     print("4/4  training the quick ISLR model, exporting it to TFLite and predicting with the TFLite file")
-    from sign_notes.islr.export import tour_islr
+    tour_islr = _entry("sign_notes.islr.export", "tour_islr", "tensorflow", "tf")
     res = tour_islr(work, data_dir=root, quick=a.quick)
     print(f"\nvalidation accuracy {res['val_accuracy']:.1%} (top-5 {res['top5']:.1%}); TFLite file {res['tflite_path']} ({res['tflite_mb']} MB)")
     print(f"the TFLite file on {res['example']} (true sign: {res['true_sign']}):")

@@ -13,10 +13,10 @@ def seed_everything(seed: int = 42) -> int:
     "Seed `random`, NumPy, and TensorFlow/Keras and Paddle when already imported. Returns the seed."
     random.seed(seed); np.random.seed(seed)
     os.environ["PYTHONHASHSEED"] = str(seed)
-    if "keras" in sys.modules or "tensorflow" in sys.modules:
-        import keras; keras.utils.set_random_seed(seed)      # seeds random, numpy and the TF backend
-    if "paddle" in sys.modules:
-        import paddle; paddle.seed(seed)
+    # only frameworks that are already loaded: we take them from sys.modules and never import one
+    if sys.modules.get("keras") is not None: sys.modules["keras"].utils.set_random_seed(seed)   # also seeds TF
+    elif sys.modules.get("tensorflow") is not None: sys.modules["tensorflow"].random.set_seed(seed)
+    if sys.modules.get("paddle") is not None: sys.modules["paddle"].seed(seed)
     return seed
 
 # %% ../nbs/02_devices.ipynb #1f039a2d

@@ -262,3 +262,16 @@ def test_cli_synth_and_stats(tmp_path):
     r = subprocess.run([sys.executable, "-c", "from sign_notes.cli import main; main()", "stats", str(tmp_path / "nope")],
                        capture_output=True, text=True)
     assert r.returncode != 0 and "no train.csv" in r.stderr
+
+
+@pytest.mark.parametrize("framework, draw", [
+    ("tensorflow", "import tensorflow as tf; f = lambda: tf.random.uniform([3]).numpy()"),
+    ("paddle", "import paddle; f = lambda: paddle.rand([3]).numpy()"),
+])
+def test_seed_everything_seeds_loaded_frameworks(framework, draw):
+    "Each framework in its own process: seed_everything seeds it when it is already imported."
+    pytest.importorskip(framework, reason=f"{framework} not installed")
+    code = f"{draw}\nfrom sign_notes.device import seed_everything\nseed_everything(3); a = f()\nseed_everything(3); b = f()\nprint((a == b).all())"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip().splitlines()[-1] == "True"
