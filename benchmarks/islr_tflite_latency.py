@@ -32,16 +32,6 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def median_ms(fn, x, repeat):
-    "Median milliseconds of `fn(x)` over `repeat` calls, after one warm-up call."
-    import numpy as np
-    fn(x)
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter(); fn(x); times.append((time.perf_counter() - t0) * 1000)
-    return float(np.median(times))
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lengths", default="20,105,384", help="sequence lengths in frames (comma-separated)")
@@ -63,7 +53,7 @@ def main(argv=None):
     from sign_notes.data import load_relevant_data_subset
     from sign_notes.device import seed_everything
     from sign_notes.islr.model import get_model
-    from sign_notes.islr.export import export_tflite, TFLiteModel
+    from sign_notes.islr.export import export_tflite, TFLiteModel, time_runner
 
     seed_everything(0)
     lengths = [int(t) for t in a.lengths.split(",")]
@@ -90,7 +80,7 @@ def main(argv=None):
     module = TFLiteModel(single)
     fns = {"tflite_single_fp32": runner(single_path), ens_name: runner(ens_path),
            "keras_single": lambda x: module(tf.constant(x))["outputs"].numpy()}
-    rows = {name: {T: median_ms(fn, seqs[T], a.repeat if name.startswith("tflite") else max(3, a.repeat // 4)) for T in lengths}
+    rows = {name: {T: time_runner(fn, seqs[T], a.repeat if name.startswith("tflite") else max(3, a.repeat // 4)) for T in lengths}
             for name, fn in fns.items()}
 
     size_bytes = {"tflite_single_fp32": single_path.stat().st_size, ens_name: ens_path.stat().st_size}
@@ -107,9 +97,12 @@ def main(argv=None):
         print(f"{name:{w}s}" + "".join(f"{r[T]:10.1f}" for T in lengths) + size
               + f"  {'yes' if fast else 'NO':>{len(f'<= {a.budget_ms:g} ms?')}s}"
               + (f"  {'yes' if small else 'NO':>{len(f'< {a.limit_mb:g} MB?')}s}" if small is not None else "  (not a submission file)"))
+    ratios = {T: rows["keras_single"][T] / rows["tflite_single_fp32"][T] for T in lengths}
+    print("Keras / TFLite time, one model (same run, same input): "
+          + ", ".join(f"T={T}: {v:.1f}x" for T, v in ratios.items()))
     print(f"conversion: single {t_single:.0f} s, ensemble {t_ens:.0f} s; sequence: {'real sample' if pq else 'random'}; "
           f"threads: {a.threads or 'default'}; cpus: {os.cpu_count()}")
-    summary = {"ms": rows, "mib": sizes, "bytes": size_bytes, "checks": checks, "budget_ms": a.budget_ms, "limit_mb": a.limit_mb,
+    summary = {"ms": rows, "keras_over_tflite": ratios, "mib": sizes, "bytes": size_bytes, "checks": checks, "budget_ms": a.budget_ms, "limit_mb": a.limit_mb,
                "lengths": lengths, "n_models": a.n_models, "ensemble_dim": a.ensemble_dim, "fp16": a.fp16,
                "threads": a.threads, "real_sequence": pq is not None,
                "files": {"single": str(single_path), "ensemble": str(ens_path)}}
