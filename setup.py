@@ -2,6 +2,7 @@
 
 Extras: `[tf]` (TensorFlow chapters), `[paddle]` (PaddlePaddle chapters), `[dev]` (both, plus nbdev and the test tools).
 """
+
 from configparser import ConfigParser
 from pathlib import Path
 
@@ -11,8 +12,10 @@ cfg = ConfigParser(delimiters=["="])
 cfg.read(Path(__file__).parent / "settings.ini", encoding="utf-8")
 cfg = cfg["DEFAULT"]
 
+
 def reqs(key):
     return cfg.get(key, "").split()
+
 
 readme = Path(__file__).parent / "README.md"
 setuptools.setup(

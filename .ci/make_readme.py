@@ -4,12 +4,14 @@ nbdev 2's own `nbdev_readme` needs Quarto, which is not a Python package; this d
 index notebook: markdown cells verbatim, visible code cells as ```python blocks with their text output,
 `#| hide` and `#| eval: false` cells left out. CI fails when README.md is not what this writes.
 """
+
 import json, re
 from configparser import ConfigParser
 from pathlib import Path
 
 root = Path(__file__).resolve().parent.parent
-cfg = ConfigParser(delimiters=["="]); cfg.read(root / "settings.ini")
+cfg = ConfigParser(delimiters=["="])
+cfg.read(root / "settings.ini")
 nb = json.loads((root / cfg["DEFAULT"]["nbs_path"] / cfg["DEFAULT"]["readme_nb"]).read_text())
 out = ["<!-- generated from nbs/index.ipynb by .ci/make_readme.py: edit the notebook, not this file -->", ""]
 for cell in nb["cells"]:
@@ -19,9 +21,15 @@ for cell in nb["cells"]:
     elif cell["cell_type"] == "code":
         lines = src.splitlines()
         directives = [l for l in lines if re.match(r"^#\|", l)]
-        if any(re.match(r"^#\|\s*(hide|eval:\s*false|export|default_exp)", d) for d in directives): continue
+        if any(re.match(r"^#\|\s*(hide|eval:\s*false|export|default_exp)", d) for d in directives):
+            continue
         code = "\n".join(l for l in lines if not re.match(r"^#\|", l)).strip()
-        if code: out += ["```python", code, "```", ""]
-        text = "".join("".join(o.get("text", "")) or "".join(o.get("data", {}).get("text/plain", "")) for o in cell.get("outputs", []))
-        if text.strip(): out += ["```", text.rstrip(), "```", ""]
+        if code:
+            out += ["```python", code, "```", ""]
+        text = "".join(
+            "".join(o.get("text", "")) or "".join(o.get("data", {}).get("text/plain", ""))
+            for o in cell.get("outputs", [])
+        )
+        if text.strip():
+            out += ["```", text.rstrip(), "```", ""]
 (root / "README.md").write_text("\n".join(out).rstrip() + "\n")

@@ -18,6 +18,7 @@ loads, so memory stays at one sequence. Everything written goes to a temporary f
 an error or Ctrl-C). TensorFlow is imported inside `main`, after the conversion, so the spawned conversion workers
 (which re-import this file as `__mp_main__`) never load it.
 """
+
 import argparse
 import json
 import os
@@ -27,12 +28,13 @@ import tempfile
 import time
 from pathlib import Path
 
-REAL_DEFAULT_LIMIT = 200     # sequences of the real dataset used when --limit is not given
+REAL_DEFAULT_LIMIT = 200  # sequences of the real dataset used when --limit is not given
 
 
 def resolve_limit(limit, real: bool):
     "Sequences to use: `limit` (0 or a negative number: all), else REAL_DEFAULT_LIMIT on the real dataset, all of a synthetic one."
-    if limit is None: return REAL_DEFAULT_LIMIT if real else None
+    if limit is None:
+        return REAL_DEFAULT_LIMIT if real else None
     return None if limit <= 0 else limit
 
 
@@ -47,11 +49,17 @@ def timed(fn, repeats=1):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--data", help="a Kaggle-format ISLR dataset folder (default: find_dataset(), else synthetic)")
     ap.add_argument("--synthetic", action="store_true", help="use a synthetic dataset even when the real one is found")
-    ap.add_argument("--limit", type=int, default=None,
-                    help=f"at most this many sequences (default: {REAL_DEFAULT_LIMIT} of the real dataset, all of a synthetic one; 0: all)")
+    ap.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help=f"at most this many sequences (default: {REAL_DEFAULT_LIMIT} of the real dataset, all of a synthetic one; 0: all)",
+    )
     ap.add_argument("--n-signs", type=int, default=10)
     ap.add_argument("--n-per-sign", type=int, default=10)
     ap.add_argument("--participants", type=int, default=5)
@@ -72,14 +80,21 @@ def main(argv=None):
         root = None if args.synthetic else find_dataset(args.data)
         real = root is not None
         if root is None:
-            root = make_synthetic_islr(tmp / "synthetic", n_signs=args.n_signs, n_per_sign=args.n_per_sign,
-                                       n_participants=args.participants, seed=0, progress=False)
+            root = make_synthetic_islr(
+                tmp / "synthetic",
+                n_signs=args.n_signs,
+                n_per_sign=args.n_per_sign,
+                n_participants=args.participants,
+                seed=0,
+                progress=False,
+            )
             what = f"synthetic ({args.n_signs} signs x {args.n_per_sign}, {args.participants} participants)"
         else:
             what = f"real dataset at {root}"
         limit = resolve_limit(args.limit, real=real)
         train = read_train_csv(root)
-        if limit is not None and limit < len(train): train = train.sample(limit, random_state=42)
+        if limit is not None and limit < len(train):
+            train = train.sample(limit, random_state=42)
         n = len(train)
         load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
         print(f"data: {what}; {n} sequences; {os.cpu_count()} CPU core(s){load}; python {sys.version.split()[0]}")
@@ -89,14 +104,32 @@ def main(argv=None):
         n_frames, t = timed(lambda: sum(len(load_relevant_data_subset(root / p)) for p in train.path), args.repeats)
         rows["parquet read (load_relevant_data_subset, 1 process)"] = n / t
 
-        files, t = timed(lambda: write_tfrecords(root, tmp / "tfrecords", n_folds=args.folds, shard_size=args.shard_size,
-                                                 n_workers=args.workers, limit=limit, progress=False))
+        files, t = timed(
+            lambda: write_tfrecords(
+                root,
+                tmp / "tfrecords",
+                n_folds=args.folds,
+                shard_size=args.shard_size,
+                n_workers=args.workers,
+                limit=limit,
+                progress=False,
+            )
+        )
         workers = json.loads((tmp / "tfrecords" / "conversion.json").read_text())["workers"]
         assert count_data_items(files) <= n
         rows[f"TFRecord write (write_tfrecords, {workers} worker(s), GZIP)"] = n / t
         if args.compare_workers:
-            _, t1 = timed(lambda: write_tfrecords(root, tmp / "tfrecords1", n_folds=args.folds, shard_size=args.shard_size,
-                                                  n_workers=1, limit=limit, progress=False))
+            _, t1 = timed(
+                lambda: write_tfrecords(
+                    root,
+                    tmp / "tfrecords1",
+                    n_folds=args.folds,
+                    shard_size=args.shard_size,
+                    n_workers=1,
+                    limit=limit,
+                    progress=False,
+                )
+            )
             rows["TFRecord write (write_tfrecords, 1 process, GZIP)"] = n / t1
         mb = sum(f.stat().st_size for f in files) / 2**20
         parquet_mb = sum((root / p).stat().st_size for p in train.path) / 2**20
@@ -104,17 +137,23 @@ def main(argv=None):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import tensorflow as tf
         from sign_notes.islr.tfrecord import decode_tfrec, get_tfrec_dataset
+
         n_rec = count_data_items(files)
-        raw = tf.data.TFRecordDataset([str(f) for f in files], num_parallel_reads=tf.data.AUTOTUNE, compression_type="GZIP")
+        raw = tf.data.TFRecordDataset(
+            [str(f) for f in files], num_parallel_reads=tf.data.AUTOTUNE, compression_type="GZIP"
+        )
         raw = raw.map(decode_tfrec, tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
         _, t = timed(lambda: sum(1 for _ in raw), args.repeats)
         rows["TFRecord read (decode_tfrec in tf.data)"] = n_rec / t
 
         def epoch(augment):
-            ds = get_tfrec_dataset(files, batch_size=args.batch_size, max_len=args.max_len, augment=augment, shuffle=False)
-            _, t_first = timed(lambda: sum(int(x.shape[0]) for x, _ in ds))     # includes tracing the map functions
+            ds = get_tfrec_dataset(
+                files, batch_size=args.batch_size, max_len=args.max_len, augment=augment, shuffle=False
+            )
+            _, t_first = timed(lambda: sum(int(x.shape[0]) for x, _ in ds))  # includes tracing the map functions
             count, t_warm = timed(lambda: sum(int(x.shape[0]) for x, _ in ds), args.repeats)
             return count / t_first, count / t_warm
+
         for augment in (False, True):
             first, warm = epoch(augment)
             name = f"get_tfrec_dataset({'augment=True' if augment else 'augment=False'}, batch {args.batch_size}, max_len {args.max_len})"
@@ -123,16 +162,19 @@ def main(argv=None):
 
         w = max(len(k) for k in rows)
         print(f"\n{'stage':<{w}}  sequences/s")
-        for k, v in rows.items(): print(f"{k:<{w}}  {v:10.1f}")
+        for k, v in rows.items():
+            print(f"{k:<{w}}  {v:10.1f}")
         pq = rows["parquet read (load_relevant_data_subset, 1 process)"]
         print(f"\nsizes: parquet {parquet_mb:.1f} MiB, TFRecords {mb:.1f} MiB (GZIP), {n_frames} frames")
-        print(f"ratio TFRecord read / parquet read:            {rows['TFRecord read (decode_tfrec in tf.data)'] / pq:6.2f}x")
+        print(
+            f"ratio TFRecord read / parquet read:            {rows['TFRecord read (decode_tfrec in tf.data)'] / pq:6.2f}x"
+        )
         aug = [v for k, v in rows.items() if "augment=True" in k][0]
         noaug = [v for k, v in rows.items() if "augment=False" in k][0]
         print(f"ratio pipeline (no augmentation) / parquet read: {noaug / pq:6.2f}x")
         print(f"ratio pipeline (augmented) / parquet read:       {aug / pq:6.2f}x")
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)          # the synthetic data and the TFRecords
+        shutil.rmtree(tmp, ignore_errors=True)  # the synthetic data and the TFRecords
 
 
 if __name__ == "__main__":

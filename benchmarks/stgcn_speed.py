@@ -11,6 +11,7 @@ expanded to the batch: a few thousand numbers per clip) and a sum over K. Both m
 
 Steps alternate between the two models, so a machine that gets busier mid-run slows both alike; the median is kept.
 """
+
 import argparse
 import statistics
 import time
@@ -24,14 +25,18 @@ from sign_notes.stgcn.model import STGCN_framework, use_seed_einsum
 
 def make_step(model):
     "A function doing one training step of `model` on (x, y)."
-    opt = paddle.optimizer.Momentum(learning_rate=0.01, momentum=0.9, parameters=model.parameters(),
-                                    weight_decay=paddle.regularizer.L2Decay(1e-4))
+    opt = paddle.optimizer.Momentum(
+        learning_rate=0.01, momentum=0.9, parameters=model.parameters(), weight_decay=paddle.regularizer.L2Decay(1e-4)
+    )
     loss_fn = nn.CrossEntropyLoss()
 
     def step(x, y):
         loss = loss_fn(model(x), y)
-        loss.backward(); opt.step(); opt.clear_grad()
+        loss.backward()
+        opt.step()
+        opt.clear_grad()
         return float(loss)
+
     return step
 
 
@@ -42,7 +47,9 @@ def main(argv=None):
     ap.add_argument("--classes", type=int, default=30)
     ap.add_argument("--repeats", type=int, default=3, help="timed steps per model (after one warm-up step)")
     args = ap.parse_args(argv)
-    paddle.set_device("cpu"); paddle.seed(0); np.random.seed(0)
+    paddle.set_device("cpu")
+    paddle.seed(0)
+    np.random.seed(0)
 
     ours = STGCN_framework(num_classes=args.classes)
     seed = STGCN_framework(num_classes=args.classes)
@@ -51,26 +58,34 @@ def main(argv=None):
     x = paddle.randn([args.batch, 2, args.frames, 25, 1])
     y = paddle.randint(0, args.classes, [args.batch])
 
-    ours.eval(); seed.eval()                       # same weights, same input: same outputs?
+    ours.eval()
+    seed.eval()  # same weights, same input: same outputs?
     with paddle.no_grad():
         diff = float((ours(x) - seed(x)).abs().max())
-    ours.train(); seed.train()
+    ours.train()
+    seed.train()
 
     steps = {"ours (graph_contract)": make_step(ours), "seed (einsum)": make_step(seed)}
     times = {k: [] for k in steps}
-    for k, f in steps.items(): f(x, y)             # warm-up
+    for k, f in steps.items():
+        f(x, y)  # warm-up
     for _ in range(args.repeats):
         for k, f in steps.items():
-            t0 = time.perf_counter(); f(x, y); times[k].append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            f(x, y)
+            times[k].append(time.perf_counter() - t0)
 
-    print(f"ST-GCN training step on CPU, batch [{args.batch}, 2, {args.frames}, 25, 1], {args.classes} classes, "
-          f"{paddle.get_device()}; max |ours - seed| on the logits = {diff:.2e}")
+    print(
+        f"ST-GCN training step on CPU, batch [{args.batch}, 2, {args.frames}, 25, 1], {args.classes} classes, "
+        f"{paddle.get_device()}; max |ours - seed| on the logits = {diff:.2e}"
+    )
     med = {k: statistics.median(v) for k, v in times.items()}
     for k, v in times.items():
         print(f"  {k:>22}: median {med[k]:.3f} s  (all: {', '.join(f'{t:.3f}' for t in v)})")
     ratio = med["seed (einsum)"] / med["ours (graph_contract)"]
     print(f"  seed / ours = {ratio:.2f}  ({'ours faster' if ratio > 1 else 'ours NOT faster'})")
-    if diff > 1e-4: raise SystemExit(f"outputs differ by {diff}")
+    if diff > 1e-4:
+        raise SystemExit(f"outputs differ by {diff}")
     return ratio
 
 

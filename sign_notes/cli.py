@@ -5,13 +5,17 @@ from __future__ import annotations
 import argparse, importlib.util, json, os, sys, time
 from pathlib import Path
 
+
 def _has(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
+
 def _entry(module: str, name: str, framework: str, extra: str):
     "`module.name`, imported only now; a clear exit when `framework` is not installed. Each command is its own process."
-    if not _has(framework): raise SystemExit(f"this command needs {framework}: pip install 'sign-notes[{extra}]'")
+    if not _has(framework):
+        raise SystemExit(f"this command needs {framework}: pip install 'sign-notes[{extra}]'")
     return getattr(importlib.import_module(module), name)
+
 
 def _json_line(d: dict):
     "Print `d` as the final JSON line of a command (plain floats, rounded)."
@@ -25,24 +29,35 @@ __all__ = ['cmd_synth', 'cmd_stats', 'cmd_animate', 'cmd_train_stgcn', 'cmd_trai
 def cmd_synth(a):
     "Write a synthetic ISLR dataset in the Kaggle layout."
     from sign_notes.data import make_synthetic_islr, read_sign_map
+
     sign_map = read_sign_map(a.sign_map) if a.sign_map else None
-    root = make_synthetic_islr(a.out, n_signs=a.signs, n_per_sign=a.per_sign, n_participants=a.participants, seed=a.seed, sign_map=sign_map)
+    root = make_synthetic_islr(
+        a.out, n_signs=a.signs, n_per_sign=a.per_sign, n_participants=a.participants, seed=a.seed, sign_map=sign_map
+    )
     print(f"wrote {a.signs * a.per_sign} sequences of {a.signs} signs by {a.participants} participants to {root}")
+
 
 def cmd_stats(a):
     "Print the statistics table of a dataset and save its plot."
     from sign_notes.data import dataset_stats, summarize_stats, plot_dataset_stats
     from sign_notes.core import save_fig
-    import matplotlib; matplotlib.use("Agg")
+    import matplotlib
+
+    matplotlib.use("Agg")
     stats = dataset_stats(a.dir, limit=a.limit)
     print(summarize_stats(stats).to_string())
     print(f"plot: {save_fig(plot_dataset_stats(stats), 'dataset_stats', 'cli')}")
 
+
 def cmd_animate(a):
     "Animate a Kaggle parquet file or an FSD .npy skeleton to a GIF (or MP4)."
     from sign_notes.viz import animate_file
-    import matplotlib; matplotlib.use("Agg")
-    out = animate_file(a.path, a.out, max_frames=a.max_frames, fps=a.fps, **({"index": a.index} if a.index is not None else {}))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    out = animate_file(
+        a.path, a.out, max_frames=a.max_frames, fps=a.fps, **({"index": a.index} if a.index is not None else {})
+    )
     print(f"wrote {out}")
 
 # %% ../nbs/12_cli.ipynb #df48dcf4
@@ -51,10 +66,12 @@ def cmd_train_stgcn(a):
     train_stgcn_main = _entry("sign_notes.stgcn.train", "train_stgcn_main", "paddle", "paddle")
     _json_line(train_stgcn_main(quick=a.quick, data_root=a.data, out_dir=a.out))
 
+
 def cmd_train_islr(a):
     "Train the ISLR 1st-place model (TensorFlow) on synthetic or real Kaggle data; print a JSON line."
     train_islr_main = _entry("sign_notes.islr.train", "train_islr_main", "tensorflow", "tf")
     _json_line(train_islr_main(quick=a.quick, data_dir=a.data, out_dir=a.out))
+
 
 def cmd_predict(a):
     "Print the top-5 signs of a Kaggle parquet file, from a TFLite model."
@@ -62,61 +79,101 @@ def cmd_predict(a):
     for sign, p in predict_file(a.path, a.model, sign_map=a.sign_map, k=a.k):
         print(f"{p:7.2%}  {sign}")
 
+
 def cmd_tour(a):
     "The whole course in one command, on synthetic data."
-    from sign_notes.data import make_synthetic_islr, dataset_stats, summarize_stats, read_train_csv, load_relevant_data_subset
-    import matplotlib; matplotlib.use("Agg")
+    from sign_notes.data import (
+        make_synthetic_islr,
+        dataset_stats,
+        summarize_stats,
+        read_train_csv,
+        load_relevant_data_subset,
+    )
+    import matplotlib
+
+    matplotlib.use("Agg")
     t0, work = time.time(), Path(a.workdir)
     print("1/4  synthesising a small ISLR dataset in the Kaggle layout")
-    root = make_synthetic_islr(work / "islr_synthetic", n_signs=10, n_per_sign=8 if a.quick else 30, n_participants=5, seed=0)
-    print("2/4  dataset statistics"); print(summarize_stats(dataset_stats(root)).to_string())
+    root = make_synthetic_islr(
+        work / "islr_synthetic", n_signs=10, n_per_sign=8 if a.quick else 30, n_participants=5, seed=0
+    )
+    print("2/4  dataset statistics")
+    print(summarize_stats(dataset_stats(root)).to_string())
     print("3/4  drawing one sequence")
     from sign_notes.viz import tour_figures
+
     first = read_train_csv(root).path.iloc[0]
-    for k, p in tour_figures(load_relevant_data_subset(root / first), Path(a.figures)).items(): print(f"     {k}: {p}")
+    for k, p in tour_figures(load_relevant_data_subset(root / first), Path(a.figures)).items():
+        print(f"     {k}: {p}")
     if not _has("tensorflow"):
-        print("4/4  skipped: training and TFLite export need TensorFlow (pip install 'sign-notes[tf]')"); return
+        print("4/4  skipped: training and TFLite export need TensorFlow (pip install 'sign-notes[tf]')")
+        return
     print("4/4  training the quick ISLR model, exporting it to TFLite and predicting with the TFLite file")
     tour_islr = _entry("sign_notes.islr.export", "tour_islr", "tensorflow", "tf")
     res = tour_islr(work, data_dir=root, quick=a.quick)
-    print(f"\nvalidation accuracy {res['val_accuracy']:.1%} (top-5 {res['top5']:.1%}); TFLite file {res['tflite_path']} ({res['tflite_mb']} MB)")
+    print(
+        f"\nvalidation accuracy {res['val_accuracy']:.1%} (top-5 {res['top5']:.1%}); TFLite file {res['tflite_path']} ({res['tflite_mb']} MB)"
+    )
     print(f"the TFLite file on {res['example']} (true sign: {res['true_sign']}):")
-    for sign, p in res["prediction"]: print(f"  {p:7.2%}  {sign}")
+    for sign, p in res["prediction"]:
+        print(f"  {p:7.2%}  {sign}")
     _json_line({**res, "seconds": time.time() - t0})
 
 # %% ../nbs/12_cli.ipynb #852a4d03
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sign-notes", description="sign_notes: skeleton-based sign and action recognition, from the course's notebooks.")
+    p = argparse.ArgumentParser(
+        prog="sign-notes",
+        description="sign_notes: skeleton-based sign and action recognition, from the course's notebooks.",
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     s = sub.add_parser("synth", help="write a synthetic ISLR dataset in the Kaggle layout")
-    s.add_argument("--out", required=True, help="output folder"); s.add_argument("--signs", type=int, default=10)
-    s.add_argument("--per-sign", type=int, default=20); s.add_argument("--participants", type=int, default=5)
-    s.add_argument("--seed", type=int, default=0); s.add_argument("--sign-map", help="a sign_to_prediction_index_map.json for real sign names")
+    s.add_argument("--out", required=True, help="output folder")
+    s.add_argument("--signs", type=int, default=10)
+    s.add_argument("--per-sign", type=int, default=20)
+    s.add_argument("--participants", type=int, default=5)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--sign-map", help="a sign_to_prediction_index_map.json for real sign names")
     s.set_defaults(func=cmd_synth)
     s = sub.add_parser("stats", help="dataset statistics of a Kaggle-layout folder")
-    s.add_argument("dir"); s.add_argument("--limit", type=int, default=None, help="read at most this many files"); s.set_defaults(func=cmd_stats)
+    s.add_argument("dir")
+    s.add_argument("--limit", type=int, default=None, help="read at most this many files")
+    s.set_defaults(func=cmd_stats)
     s = sub.add_parser("animate", help="animate a .parquet (Kaggle) or .npy (FSD) file")
-    s.add_argument("path"); s.add_argument("--out", required=True, help="output .gif (or .mp4 when ffmpeg is there)")
-    s.add_argument("--max-frames", type=int, default=60); s.add_argument("--fps", type=int, default=10)
-    s.add_argument("--index", type=int, default=None, help="sample index in an (N, C, T, V, M) .npy"); s.set_defaults(func=cmd_animate)
+    s.add_argument("path")
+    s.add_argument("--out", required=True, help="output .gif (or .mp4 when ffmpeg is there)")
+    s.add_argument("--max-frames", type=int, default=60)
+    s.add_argument("--fps", type=int, default=10)
+    s.add_argument("--index", type=int, default=None, help="sample index in an (N, C, T, V, M) .npy")
+    s.set_defaults(func=cmd_animate)
     s = sub.add_parser("train-stgcn", help="train ST-GCN (PaddlePaddle) on FSD-style skeletons")
-    s.add_argument("--quick", action="store_true", help="the small CI-size preset"); s.add_argument("--data", default=None, help="a folder with train_data.npy/train_label.npy")
-    s.add_argument("--out", default="runs/stgcn"); s.set_defaults(func=cmd_train_stgcn)
+    s.add_argument("--quick", action="store_true", help="the small CI-size preset")
+    s.add_argument("--data", default=None, help="a folder with train_data.npy/train_label.npy")
+    s.add_argument("--out", default="runs/stgcn")
+    s.set_defaults(func=cmd_train_stgcn)
     s = sub.add_parser("train-islr", help="train the ISLR 1st-place model (TensorFlow)")
-    s.add_argument("--quick", action="store_true", help="the small CI-size preset"); s.add_argument("--data", default=None, help="a Kaggle-layout dataset folder")
-    s.add_argument("--out", default="runs/islr"); s.set_defaults(func=cmd_train_islr)
+    s.add_argument("--quick", action="store_true", help="the small CI-size preset")
+    s.add_argument("--data", default=None, help="a Kaggle-layout dataset folder")
+    s.add_argument("--out", default="runs/islr")
+    s.set_defaults(func=cmd_train_islr)
     s = sub.add_parser("predict", help="top-5 signs for a Kaggle parquet file")
-    s.add_argument("path"); s.add_argument("--model", default=None, help="a .tflite file (default: the last one trained)")
-    s.add_argument("--sign-map", default=None); s.add_argument("-k", type=int, default=5); s.set_defaults(func=cmd_predict)
+    s.add_argument("path")
+    s.add_argument("--model", default=None, help="a .tflite file (default: the last one trained)")
+    s.add_argument("--sign-map", default=None)
+    s.add_argument("-k", type=int, default=5)
+    s.set_defaults(func=cmd_predict)
     s = sub.add_parser("tour", help="synthesise, summarise, animate, train, export and predict, end to end")
-    s.add_argument("--workdir", default="runs/tour"); s.add_argument("--figures", default="figures/tour")
-    s.add_argument("--quick", action="store_true", help="fewer sequences and epochs"); s.set_defaults(func=cmd_tour)
+    s.add_argument("--workdir", default="runs/tour")
+    s.add_argument("--figures", default="figures/tour")
+    s.add_argument("--quick", action="store_true", help="fewer sequences and epochs")
+    s.set_defaults(func=cmd_tour)
     return p
+
 
 def main(argv: list[str] | None = None):
     "Entry point of the `sign-notes` console script."
     args = build_parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # TensorFlow's C++ INFO/WARNING lines drown a terminal
-    try: args.func(args)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ INFO/WARNING lines drown a terminal
+    try:
+        args.func(args)
     except (ValueError, FileNotFoundError) as e:
         raise SystemExit(f"sign-notes {args.command}: error: {e}")

@@ -16,8 +16,10 @@ def repo_root(start: str | os.PathLike | None = None) -> Path | None:
     "The nearest folder at or above `start` (default: the working directory) holding `settings.ini`, else None."
     p = Path(start or Path.cwd()).resolve()
     for q in (p, *p.parents):
-        if (q / "settings.ini").exists() and (q / "sign_notes").is_dir(): return q
+        if (q / "settings.ini").exists() and (q / "sign_notes").is_dir():
+            return q
     return None
+
 
 def figures_dir(chapter: str) -> Path:
     "`figures/<chapter>` under the project root (or the working directory), created if needed."
@@ -25,9 +27,11 @@ def figures_dir(chapter: str) -> Path:
     d.mkdir(parents=True, exist_ok=True)
     return d
 
+
 def save_fig(fig, name: str, chapter: str, dpi: int = 80, **kwargs) -> Path:
     "Save a matplotlib `fig` as `figures/<chapter>/<name>.png` at a small `dpi`; returns the path."
-    if not name: raise ValueError("save_fig needs a non-empty figure name")
+    if not name:
+        raise ValueError("save_fig needs a non-empty figure name")
     path = figures_dir(chapter) / (name if name.endswith(".png") else f"{name}.png")
     fig.savefig(path, dpi=dpi, bbox_inches="tight", **kwargs)
     return path
@@ -36,11 +40,13 @@ def save_fig(fig, name: str, chapter: str, dpi: int = 80, **kwargs) -> Path:
 def shared_data(*parts: str) -> Path | None:
     "Path of `../shared/data/<parts>` (or `$SIGN_NOTES_SHARED/<parts>`) when it exists, else None."
     roots = []
-    if os.environ.get("SIGN_NOTES_SHARED"): roots.append(Path(os.environ["SIGN_NOTES_SHARED"]))
+    if os.environ.get("SIGN_NOTES_SHARED"):
+        roots.append(Path(os.environ["SIGN_NOTES_SHARED"]))
     here = globals().get("__file__")  # the installed module's folder; undefined inside a notebook
     for base in filter(None, [repo_root(), repo_root(Path(here).parent) if here else None, Path.cwd()]):
         roots.append(base.parent / "shared" / "data")
     for r in roots:
         p = r.joinpath(*parts)
-        if p.exists(): return p
+        if p.exists():
+            return p
     return None

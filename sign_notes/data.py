@@ -6,39 +6,66 @@ import json, os, shutil
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from .landmarks import (ROWS_PER_FRAME, LANDMARK_TYPES, TYPE_OFFSETS, TYPE_SIZES, FACE_CONTOURS,
-                                  landmark_types, landmark_indices)
+from sign_notes.landmarks import (
+    ROWS_PER_FRAME,
+    LANDMARK_TYPES,
+    TYPE_OFFSETS,
+    TYPE_SIZES,
+    FACE_CONTOURS,
+    landmark_types,
+    landmark_indices,
+)
 
 DATA_COLUMNS = ["x", "y", "z"]
+
 
 def _check_layout(df: pd.DataFrame, where: str = "") -> int:
     "Check a landmark DataFrame's columns, row count and row order; return the number of frames."
     where = f" in {where}" if where else ""
     missing = [c for c in DATA_COLUMNS + ["type"] if c not in df.columns]
-    if missing: raise ValueError(f"missing column(s) {missing}{where}; a Kaggle ISLR file has frame, row_id, type, landmark_index, x, y, z")
+    if missing:
+        raise ValueError(
+            f"missing column(s) {missing}{where}; a Kaggle ISLR file has frame, row_id, type, landmark_index, x, y, z"
+        )
     n = len(df)
-    if n == 0: raise ValueError(f"empty sequence{where}: 0 rows, so no frame to read")
-    if n % ROWS_PER_FRAME: raise ValueError(f"{n} rows is not a multiple of {ROWS_PER_FRAME}{where} (rows per frame); the file is truncated or not a Holistic export")
+    if n == 0:
+        raise ValueError(f"empty sequence{where}: 0 rows, so no frame to read")
+    if n % ROWS_PER_FRAME:
+        raise ValueError(
+            f"{n} rows is not a multiple of {ROWS_PER_FRAME}{where} (rows per frame); the file is truncated or not a Holistic export"
+        )
     types = df["type"].to_numpy().astype(str).reshape(-1, ROWS_PER_FRAME)
     bad = np.nonzero((types != landmark_types()[None]).any(1))[0]
     if len(bad):
-        f = int(bad[0]); row = int(np.nonzero(types[f] != landmark_types())[0][0])
-        raise ValueError(f"wrong type order{where}: frame {f} row {row} is {str(types[f, row])!r}, expected {str(landmark_types()[row])!r} "
-                         f"(rows must be ordered {' / '.join(LANDMARK_TYPES)})")
-    if "landmark_index" in df.columns:   # each type's points in order 0, 1, 2, ...
+        f = int(bad[0])
+        row = int(np.nonzero(types[f] != landmark_types())[0][0])
+        raise ValueError(
+            f"wrong type order{where}: frame {f} row {row} is {str(types[f, row])!r}, expected {str(landmark_types()[row])!r} "
+            f"(rows must be ordered {' / '.join(LANDMARK_TYPES)})"
+        )
+    if "landmark_index" in df.columns:  # each type's points in order 0, 1, 2, ...
         idx = df["landmark_index"].to_numpy().reshape(-1, ROWS_PER_FRAME)
         bad = np.argwhere(idx != landmark_indices()[None])
         if len(bad):
             f, row = map(int, bad[0])
-            raise ValueError(f"wrong landmark order{where}: frame {f} row {row} has landmark_index {int(idx[f, row])}, "
-                             f"expected {int(landmark_indices()[row])} ({str(landmark_types()[row])})")
-    if "frame" in df.columns:            # one frame number per block of 543 rows, increasing
+            raise ValueError(
+                f"wrong landmark order{where}: frame {f} row {row} has landmark_index {int(idx[f, row])}, "
+                f"expected {int(landmark_indices()[row])} ({str(landmark_types()[row])})"
+            )
+    if "frame" in df.columns:  # one frame number per block of 543 rows, increasing
         fr = df["frame"].to_numpy().reshape(-1, ROWS_PER_FRAME)
         mixed = np.nonzero((fr != fr[:, :1]).any(1))[0]
-        if len(mixed): raise ValueError(f"rows of different frames are mixed{where}: block {int(mixed[0])} holds frames {sorted(set(fr[mixed[0]].tolist()))[:4]}")
+        if len(mixed):
+            raise ValueError(
+                f"rows of different frames are mixed{where}: block {int(mixed[0])} holds frames {sorted(set(fr[mixed[0]].tolist()))[:4]}"
+            )
         back = np.nonzero(np.diff(fr[:, 0]) <= 0)[0]
-        if len(back): raise ValueError(f"frames out of order{where}: frame {int(fr[back[0] + 1, 0])} follows frame {int(fr[back[0], 0])}")
+        if len(back):
+            raise ValueError(
+                f"frames out of order{where}: frame {int(fr[back[0] + 1, 0])} follows frame {int(fr[back[0], 0])}"
+            )
     return n // ROWS_PER_FRAME
+
 
 def load_relevant_data_subset(pq_path: str | os.PathLike) -> np.ndarray:
     "Read a Kaggle ISLR landmark parquet into float32 `[T, 543, 3]` (x, y, z; NaN where nothing was found)."
@@ -58,283 +85,505 @@ def _check_frames(frames: np.ndarray) -> np.ndarray:
     frames = np.asarray(frames, dtype=np.float32)
     if frames.ndim != 3 or frames.shape[1:] != (ROWS_PER_FRAME, 3):
         raise ValueError(f"expected frames of shape [T, {ROWS_PER_FRAME}, 3], got {list(frames.shape)}")
-    if len(frames) == 0: raise ValueError("empty sequence: 0 frames")
+    if len(frames) == 0:
+        raise ValueError("empty sequence: 0 frames")
     return frames
+
 
 def kaggle_schema():
     "The Arrow schema of the competition's landmark files (strings are `string`, not `large_string`)."
     import pyarrow as pa
-    return pa.schema([("frame", pa.int16()), ("row_id", pa.string()), ("type", pa.string()), ("landmark_index", pa.int16()),
-                      ("x", pa.float64()), ("y", pa.float64()), ("z", pa.float64())])
+
+    return pa.schema(
+        [
+            ("frame", pa.int16()),
+            ("row_id", pa.string()),
+            ("type", pa.string()),
+            ("landmark_index", pa.int16()),
+            ("x", pa.float64()),
+            ("y", pa.float64()),
+            ("z", pa.float64()),
+        ]
+    )
+
 
 def frames_to_dataframe(frames: np.ndarray, start_frame: int = 0) -> pd.DataFrame:
     "`[T, 543, 3]` -> a DataFrame in the Kaggle schema (frame int16, row_id, type, landmark_index int16, x/y/z float64)."
     frames = _check_frames(frames)
     T = len(frames)
     if not 0 <= start_frame <= np.iinfo(np.int16).max - T + 1:
-        raise ValueError(f"start_frame={start_frame}: frame numbers are int16 in the Kaggle schema, so {T} frames must start in 0..{np.iinfo(np.int16).max - T + 1}")
+        raise ValueError(
+            f"start_frame={start_frame}: frame numbers are int16 in the Kaggle schema, so {T} frames must start in 0..{np.iinfo(np.int16).max - T + 1}"
+        )
     frame = np.repeat(np.arange(start_frame, start_frame + T, dtype=np.int16), ROWS_PER_FRAME)
     types = np.tile(landmark_types(), T)
     idx = np.tile(landmark_indices(), T)
-    row_id = pd.Series(frame.astype(str), dtype=object) + "-" + pd.Series(types, dtype=object) + "-" + pd.Series(idx.astype(str), dtype=object)
+    row_id = (
+        pd.Series(frame.astype(str), dtype=object)
+        + "-"
+        + pd.Series(types, dtype=object)
+        + "-"
+        + pd.Series(idx.astype(str), dtype=object)
+    )
     xyz = frames.reshape(-1, 3).astype(np.float64)
-    return pd.DataFrame({"frame": frame, "row_id": row_id.astype(str).to_numpy(), "type": types.astype(object),
-                         "landmark_index": idx, "x": xyz[:, 0], "y": xyz[:, 1], "z": xyz[:, 2]})
+    return pd.DataFrame(
+        {
+            "frame": frame,
+            "row_id": row_id.astype(str).to_numpy(),
+            "type": types.astype(object),
+            "landmark_index": idx,
+            "x": xyz[:, 0],
+            "y": xyz[:, 1],
+            "z": xyz[:, 2],
+        }
+    )
+
 
 def write_landmark_parquet(frames: np.ndarray, path: str | os.PathLike, start_frame: int = 0) -> Path:
     "Write `[T, 543, 3]` frames as a Kaggle ISLR parquet file; returns the path."
     import pyarrow as pa, pyarrow.parquet as pq
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pandas(frames_to_dataframe(frames, start_frame), schema=kaggle_schema(), preserve_index=False), path)
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(
+        pa.Table.from_pandas(frames_to_dataframe(frames, start_frame), schema=kaggle_schema(), preserve_index=False),
+        path,
+    )
     return path
 
 # %% ../nbs/01b_data.ipynb #68897c55
 TRAIN_COLUMNS = ["path", "participant_id", "sequence_id", "sign"]
 KAGGLE_ISLR_DIRS = ["/kaggle/input/asl-signs", "/kaggle/input/asl-signs/asl-signs"]
 
+
 def read_sign_map(root: str | os.PathLike) -> dict[str, int]:
     "Read `sign_to_prediction_index_map.json` (a file, or the folder holding it) -> {sign: index}."
-    p = Path(root); p = p / "sign_to_prediction_index_map.json" if p.is_dir() else p
-    if not p.exists(): raise FileNotFoundError(f"no sign map at {p}")
+    p = Path(root)
+    p = p / "sign_to_prediction_index_map.json" if p.is_dir() else p
+    if not p.exists():
+        raise FileNotFoundError(f"no sign map at {p}")
     m = json.loads(p.read_text())
-    if not isinstance(m, dict) or not m: raise ValueError(f"{p}: expected a non-empty JSON object {{sign: index}}")
-    if sorted(m.values()) != list(range(len(m))): raise ValueError(f"{p}: indices must be 0..{len(m) - 1}, each once")
+    if not isinstance(m, dict) or not m:
+        raise ValueError(f"{p}: expected a non-empty JSON object {{sign: index}}")
+    if sorted(m.values()) != list(range(len(m))):
+        raise ValueError(f"{p}: indices must be 0..{len(m) - 1}, each once")
     return {str(k): int(v) for k, v in m.items()}
+
 
 def read_train_csv(root: str | os.PathLike) -> pd.DataFrame:
     "Read `train.csv` (a file, or the dataset folder) with the columns path, participant_id, sequence_id, sign."
-    p = Path(root); p = p / "train.csv" if p.is_dir() else p
-    if not p.exists(): raise FileNotFoundError(f"no train.csv at {p}")
+    p = Path(root)
+    p = p / "train.csv" if p.is_dir() else p
+    if not p.exists():
+        raise FileNotFoundError(f"no train.csv at {p}")
     df = pd.read_csv(p)
     missing = [c for c in TRAIN_COLUMNS if c not in df.columns]
-    if missing: raise ValueError(f"{p}: missing column(s) {missing}; expected {TRAIN_COLUMNS}")
-    if df.empty: raise ValueError(f"{p}: no sequences listed")
+    if missing:
+        raise ValueError(f"{p}: missing column(s) {missing}; expected {TRAIN_COLUMNS}")
+    if df.empty:
+        raise ValueError(f"{p}: no sequences listed")
     return df
+
 
 def is_islr_dataset(root: str | os.PathLike) -> bool:
     "True when `root` holds train.csv and the sign map."
     r = Path(root)
     return (r / "train.csv").exists() and (r / "sign_to_prediction_index_map.json").exists()
 
+
 def find_dataset(path: str | os.PathLike | None = None) -> Path | None:
     "The real ISLR dataset: `path`, else `$SIGN_NOTES_ISLR`, else Kaggle's attached folder; None when none is found."
     if path is not None:
-        if not is_islr_dataset(path): raise FileNotFoundError(f"{path} is not an ISLR dataset folder (needs train.csv and sign_to_prediction_index_map.json)")
+        if not is_islr_dataset(path):
+            raise FileNotFoundError(
+                f"{path} is not an ISLR dataset folder (needs train.csv and sign_to_prediction_index_map.json)"
+            )
         return Path(path)
     env = os.environ.get("SIGN_NOTES_ISLR")
     if env:
-        if not is_islr_dataset(env): raise FileNotFoundError(f"SIGN_NOTES_ISLR={env} is not an ISLR dataset folder (needs train.csv and sign_to_prediction_index_map.json)")
+        if not is_islr_dataset(env):
+            raise FileNotFoundError(
+                f"SIGN_NOTES_ISLR={env} is not an ISLR dataset folder (needs train.csv and sign_to_prediction_index_map.json)"
+            )
         return Path(env)
     for c in KAGGLE_ISLR_DIRS:
-        if is_islr_dataset(c): return Path(c)
+        if is_islr_dataset(c):
+            return Path(c)
     return None
 
 # %% ../nbs/01b_data.ipynb #bac6e4c4
 def _face_template() -> np.ndarray:
     "A stylised face mesh `[468, 3]` in face units (centre 0, half-width 1, y down): contours where MediaPipe has them."
-    rng = np.random.default_rng(543)            # fixed: the face looks the same in every dataset
-    r = np.sqrt(rng.uniform(0, 1, 468)); a = rng.uniform(0, 2 * np.pi, 468)
-    xy = np.stack([0.8 * r * np.cos(a), 1.05 * r * np.sin(a)], 1)   # filler points inside the face
-    def arc(ids, x0, x1, y, h):                  # points from x0 to x1 on a half-sine of height h
-        u = np.linspace(0, 1, len(ids)); xy[ids] = np.stack([x0 + (x1 - x0) * u, y - h * np.sin(np.pi * u)], 1)
-    oval = FACE_CONTOURS["oval"][:-1]; t = np.linspace(0, 2 * np.pi, len(oval), endpoint=False)
+    rng = np.random.default_rng(543)  # fixed: the face looks the same in every dataset
+    r = np.sqrt(rng.uniform(0, 1, 468))
+    a = rng.uniform(0, 2 * np.pi, 468)
+    xy = np.stack([0.8 * r * np.cos(a), 1.05 * r * np.sin(a)], 1)  # filler points inside the face
+
+    def arc(ids, x0, x1, y, h):  # points from x0 to x1 on a half-sine of height h
+        u = np.linspace(0, 1, len(ids))
+        xy[ids] = np.stack([x0 + (x1 - x0) * u, y - h * np.sin(np.pi * u)], 1)
+
+    oval = FACE_CONTOURS["oval"][:-1]
+    t = np.linspace(0, 2 * np.pi, len(oval), endpoint=False)
     xy[oval] = np.stack([np.sin(t), -1.25 * np.cos(t)], 1)
-    arc(FACE_CONTOURS["lips_upper_outer"], -0.42, 0.42, 0.62, 0.10); arc(FACE_CONTOURS["lips_lower_outer"], -0.42, 0.42, 0.62, -0.14)
-    arc(FACE_CONTOURS["lips_upper_inner"], -0.33, 0.33, 0.63, 0.04); arc(FACE_CONTOURS["lips_lower_inner"], -0.33, 0.33, 0.63, -0.04)
-    arc(FACE_CONTOURS["right_eye_upper"], -0.62, -0.2, -0.22, 0.09); arc(FACE_CONTOURS["right_eye_lower"], -0.62, -0.2, -0.22, -0.07)
-    arc(FACE_CONTOURS["left_eye_upper"], 0.62, 0.2, -0.22, 0.09); arc(FACE_CONTOURS["left_eye_lower"], 0.62, 0.2, -0.22, -0.07)
-    arc(FACE_CONTOURS["right_eyebrow"], -0.72, -0.15, -0.45, 0.1); arc(FACE_CONTOURS["left_eyebrow"], 0.72, 0.15, -0.45, 0.1)
-    nb = FACE_CONTOURS["nose_bridge"]; xy[nb] = np.stack([np.zeros(len(nb)), np.linspace(-0.3, 0.3, len(nb))], 1)
+    arc(FACE_CONTOURS["lips_upper_outer"], -0.42, 0.42, 0.62, 0.10)
+    arc(FACE_CONTOURS["lips_lower_outer"], -0.42, 0.42, 0.62, -0.14)
+    arc(FACE_CONTOURS["lips_upper_inner"], -0.33, 0.33, 0.63, 0.04)
+    arc(FACE_CONTOURS["lips_lower_inner"], -0.33, 0.33, 0.63, -0.04)
+    arc(FACE_CONTOURS["right_eye_upper"], -0.62, -0.2, -0.22, 0.09)
+    arc(FACE_CONTOURS["right_eye_lower"], -0.62, -0.2, -0.22, -0.07)
+    arc(FACE_CONTOURS["left_eye_upper"], 0.62, 0.2, -0.22, 0.09)
+    arc(FACE_CONTOURS["left_eye_lower"], 0.62, 0.2, -0.22, -0.07)
+    arc(FACE_CONTOURS["right_eyebrow"], -0.72, -0.15, -0.45, 0.1)
+    arc(FACE_CONTOURS["left_eyebrow"], 0.72, 0.15, -0.45, 0.1)
+    nb = FACE_CONTOURS["nose_bridge"]
+    xy[nb] = np.stack([np.zeros(len(nb)), np.linspace(-0.3, 0.3, len(nb))], 1)
     xy[[98, 327]] = [[-0.15, 0.28], [0.15, 0.28]]
-    z = -0.08 * np.clip(1 - (xy ** 2).sum(1), 0, 1)     # the middle of the face is nearer the camera
+    z = -0.08 * np.clip(1 - (xy**2).sum(1), 0, 1)  # the middle of the face is nearer the camera
     return np.concatenate([xy, z[:, None]], 1)
+
 
 _LOWER_LIP = sorted(set(FACE_CONTOURS["lips_lower_outer"][1:-1] + FACE_CONTOURS["lips_lower_inner"][1:-1]))
 
 # pose in body units: origin between the shoulders, shoulder width 1, y down; +x is the image right = the person's left
-_POSE_TEMPLATE = np.array([
-    [0, -0.5], [0.05, -0.61], [0.08, -0.61], [0.11, -0.61], [-0.05, -0.61], [-0.08, -0.61], [-0.11, -0.61],
-    [0.27, -0.55], [-0.27, -0.55], [0.06, -0.37], [-0.06, -0.37], [0.5, 0], [-0.5, 0], [0.62, 0.55], [-0.62, 0.55],
-    [0.55, 1.0], [-0.55, 1.0], [0.57, 1.08], [-0.57, 1.08], [0.54, 1.1], [-0.54, 1.1], [0.5, 1.05], [-0.5, 1.05],
-    [0.3, 1.3], [-0.3, 1.3], [0.32, 2.1], [-0.32, 2.1], [0.33, 2.9], [-0.33, 2.9], [0.35, 3.0], [-0.35, 3.0],
-    [0.3, 3.05], [-0.3, 3.05]], dtype=np.float64)
+_POSE_TEMPLATE = np.array(
+    [
+        [0, -0.5],
+        [0.05, -0.61],
+        [0.08, -0.61],
+        [0.11, -0.61],
+        [-0.05, -0.61],
+        [-0.08, -0.61],
+        [-0.11, -0.61],
+        [0.27, -0.55],
+        [-0.27, -0.55],
+        [0.06, -0.37],
+        [-0.06, -0.37],
+        [0.5, 0],
+        [-0.5, 0],
+        [0.62, 0.55],
+        [-0.62, 0.55],
+        [0.55, 1.0],
+        [-0.55, 1.0],
+        [0.57, 1.08],
+        [-0.57, 1.08],
+        [0.54, 1.1],
+        [-0.54, 1.1],
+        [0.5, 1.05],
+        [-0.5, 1.05],
+        [0.3, 1.3],
+        [-0.3, 1.3],
+        [0.32, 2.1],
+        [-0.32, 2.1],
+        [0.33, 2.9],
+        [-0.33, 2.9],
+        [0.35, 3.0],
+        [-0.35, 3.0],
+        [0.3, 3.05],
+        [-0.3, 3.05],
+    ],
+    dtype=np.float64,
+)
+
 
 def _hand_points(curl: np.ndarray, angle: np.ndarray, mirror: bool) -> np.ndarray:
     "Hand landmarks `[T, 21, 3]` in hand units (wrist at 0, hand length ~1, fingers up) for per-frame finger `curl` `[T, 5]` and rotation `angle` `[T]`."
     T = len(curl)
-    bases = np.array([[0.18, -0.12], [0.12, -0.5], [0.0, -0.53], [-0.11, -0.5], [-0.21, -0.43]])   # thumb CMC, MCPs
+    bases = np.array([[0.18, -0.12], [0.12, -0.5], [0.0, -0.53], [-0.11, -0.5], [-0.21, -0.43]])  # thumb CMC, MCPs
     dirs = np.array([[0.75, -0.66], [0.12, -1], [0, -1], [-0.1, -1], [-0.22, -1]])
     lens = np.array([[0.2, 0.17, 0.14], [0.25, 0.16, 0.13], [0.28, 0.18, 0.14], [0.26, 0.17, 0.13], [0.2, 0.13, 0.11]])
     pts = np.zeros((T, 21, 3))
     for f in range(5):
-        d = dirs[f] / np.linalg.norm(dirs[f]); base_ang = np.arctan2(d[1], d[0])
-        p = np.broadcast_to(bases[f], (T, 2)).copy(); pts[:, 1 + 4 * f, :2] = p
-        turn = (1.2 if f else 0.9) * curl[:, f] * (1 if f else -1)   # fingers fold towards the palm, the thumb across it
+        d = dirs[f] / np.linalg.norm(dirs[f])
+        base_ang = np.arctan2(d[1], d[0])
+        p = np.broadcast_to(bases[f], (T, 2)).copy()
+        pts[:, 1 + 4 * f, :2] = p
+        turn = (1.2 if f else 0.9) * curl[:, f] * (1 if f else -1)  # fingers fold towards the palm, the thumb across it
         for s in range(3):
             a = base_ang + turn * (s + 1)
-            p = p + lens[f, s] * np.stack([np.cos(a), np.sin(a)], 1) * (1 - 0.45 * curl[:, f:f + 1])
+            p = p + lens[f, s] * np.stack([np.cos(a), np.sin(a)], 1) * (1 - 0.45 * curl[:, f : f + 1])
             pts[:, 2 + 4 * f + s, :2] = p
             pts[:, 2 + 4 * f + s, 2] = -0.15 * curl[:, f] * (s + 1)
-    if mirror: pts[..., 0] *= -1
+    if mirror:
+        pts[..., 0] *= -1
     c, s = np.cos(angle)[:, None], np.sin(angle)[:, None]
     x, y = pts[..., 0].copy(), pts[..., 1].copy()
     pts[..., 0], pts[..., 1] = c * x - s * y, s * x + c * y
     return pts
 
+
 _PATHS = ("circle", "line", "taps", "zigzag", "arc", "hold")
 # where a sign starts, in body units; x > 0 is towards the signer's dominant side
-_HOMES = {"chest": (0.0, 0.55), "chin": (0.0, -0.15), "forehead": (0.05, -0.8), "side": (0.45, 0.45), "cheek": (0.2, -0.5), "belly": (0.05, 0.95)}
+_HOMES = {
+    "chest": (0.0, 0.55),
+    "chin": (0.0, -0.15),
+    "forehead": (0.05, -0.8),
+    "side": (0.45, 0.45),
+    "cheek": (0.2, -0.5),
+    "belly": (0.05, 0.95),
+}
+
 
 def _sign_recipe(rng: np.random.Generator, k: int) -> dict:
     "A random but fixed description of synthetic sign `k`: path, home, hand shapes, mouth, two hands or one."
-    return dict(path=_PATHS[k % len(_PATHS)], home=list(_HOMES)[(k // len(_PATHS) + k) % len(_HOMES)],
-                size=rng.uniform(0.2, 0.45), direction=rng.uniform(0, 2 * np.pi), reps=int(rng.integers(1, 4)),
-                curl0=rng.uniform(0, 1, 5).round(1), curl1=rng.uniform(0, 1, 5).round(1), tilt=rng.uniform(-0.6, 0.6),
-                mouth=rng.uniform(0, 0.5) * (rng.random() < 0.7), mouth_freq=int(rng.integers(1, 4)),
-                two_hands=bool(rng.random() < 0.3), sym=bool(rng.random() < 0.5))
+    return dict(
+        path=_PATHS[k % len(_PATHS)],
+        home=list(_HOMES)[(k // len(_PATHS) + k) % len(_HOMES)],
+        size=rng.uniform(0.2, 0.45),
+        direction=rng.uniform(0, 2 * np.pi),
+        reps=int(rng.integers(1, 4)),
+        curl0=rng.uniform(0, 1, 5).round(1),
+        curl1=rng.uniform(0, 1, 5).round(1),
+        tilt=rng.uniform(-0.6, 0.6),
+        mouth=rng.uniform(0, 0.5) * (rng.random() < 0.7),
+        mouth_freq=int(rng.integers(1, 4)),
+        two_hands=bool(rng.random() < 0.3),
+        sym=bool(rng.random() < 0.5),
+    )
+
 
 def _path(r: dict, u: np.ndarray) -> np.ndarray:
     "Offset `[T, 2]` of the dominant wrist from its home, in body units, at times `u` in [0, 1]."
-    d = np.array([np.cos(r["direction"]), np.sin(r["direction"])]); n = np.array([-d[1], d[0]]); s = r["size"]
+    d = np.array([np.cos(r["direction"]), np.sin(r["direction"])])
+    n = np.array([-d[1], d[0]])
+    s = r["size"]
     if r["path"] == "circle":
-        a = 2 * np.pi * r["reps"] * u; return s * np.stack([np.cos(a) - 1, np.sin(a)], 1) * 0.6
-    if r["path"] == "line": return s * (u[:, None] - 0.5) * d * 1.5
-    if r["path"] == "taps": return s * 0.5 * np.abs(np.sin(np.pi * (r["reps"] + 1) * u))[:, None] * d
-    if r["path"] == "zigzag": return s * ((u[:, None] - 0.5) * d + 0.35 * np.sign(np.sin(2 * np.pi * (r["reps"] + 1) * u))[:, None] * n)
-    if r["path"] == "arc": a = np.pi * u; return s * np.stack([np.cos(a), -np.sin(a)], 1) * 0.8
-    return s * 0.05 * np.stack([np.sin(9 * u), np.cos(7 * u)], 1)   # "hold": the hand shape carries the sign
+        a = 2 * np.pi * r["reps"] * u
+        return s * np.stack([np.cos(a) - 1, np.sin(a)], 1) * 0.6
+    if r["path"] == "line":
+        return s * (u[:, None] - 0.5) * d * 1.5
+    if r["path"] == "taps":
+        return s * 0.5 * np.abs(np.sin(np.pi * (r["reps"] + 1) * u))[:, None] * d
+    if r["path"] == "zigzag":
+        return s * ((u[:, None] - 0.5) * d + 0.35 * np.sign(np.sin(2 * np.pi * (r["reps"] + 1) * u))[:, None] * n)
+    if r["path"] == "arc":
+        a = np.pi * u
+        return s * np.stack([np.cos(a), -np.sin(a)], 1) * 0.8
+    return s * 0.05 * np.stack([np.sin(9 * u), np.cos(7 * u)], 1)  # "hold": the hand shape carries the sign
+
 
 def _synth_sequence(r: dict, rng: np.random.Generator, signer: dict) -> np.ndarray:
     "One synthetic recording `[T, 543, 3]` of the sign described by recipe `r`, by `signer`."
     from sign_notes.landmarks import TYPE_OFFSETS as O
-    T = int(np.clip(np.exp(rng.normal(np.log(20), 0.45)), 6, 120)) if rng.random() > 0.03 else int(rng.integers(120, 380))
-    u = np.linspace(0, 1, T) ** rng.uniform(0.8, 1.25)                        # speed varies inside the sign too
+
+    T = (
+        int(np.clip(np.exp(rng.normal(np.log(20), 0.45)), 6, 120))
+        if rng.random() > 0.03
+        else int(rng.integers(120, 380))
+    )
+    u = np.linspace(0, 1, T) ** rng.uniform(0.8, 1.25)  # speed varies inside the sign too
     scale = signer["scale"] * rng.uniform(0.95, 1.05)
     centre = np.array(signer["centre"]) + rng.normal(0, 0.01, 2)
-    to_img = lambda p: centre + scale * p                                      # body units -> image coordinates
-    left = signer["left_handed"]; side = -1.0 if left else 1.0                 # mirror x for left-handed signers
+    to_img = lambda p: centre + scale * p  # body units -> image coordinates
+    left = signer["left_handed"]
+    side = -1.0 if left else 1.0  # mirror x for left-handed signers
     out = np.full((T, 543, 3), np.nan)
     # face, moving a little with the head, the mouth opening as the sign says
     face = np.broadcast_to(_FACE, (T, 468, 3)).copy()
     face[:, _LOWER_LIP, 1] += (r["mouth"] * np.abs(np.sin(np.pi * r["mouth_freq"] * u)))[:, None]
     head = np.array([0, -0.55]) + 0.02 * np.stack([np.sin(3 * u), np.cos(2 * u)], 1)
-    out[:, :468, :2] = to_img(head[:, None] + 0.3 * face[..., :2]); out[:, :468, 2] = face[..., 2]
+    out[:, :468, :2] = to_img(head[:, None] + 0.3 * face[..., :2])
+    out[:, :468, 2] = face[..., 2]
     # dominant wrist: home + path (mirrored for left-handed signers)
-    home = np.array(_HOMES[r["home"]]); path = _path(r, u)
-    wrist = np.stack([-side * (home[0] + path[:, 0] + 0.1), home[1] + path[:, 1]], 1)   # a right hand is on the image's left
+    home = np.array(_HOMES[r["home"]])
+    path = _path(r, u)
+    wrist = np.stack(
+        [-side * (home[0] + path[:, 0] + 0.1), home[1] + path[:, 1]], 1
+    )  # a right hand is on the image's left
     curl = (1 - u[:, None]) * r["curl0"] + u[:, None] * r["curl1"]
     hand = _hand_points(curl, np.full(T, r["tilt"] * side), mirror=left)
     dom, other = ("left_hand", "right_hand") if left else ("right_hand", "left_hand")
-    out[:, O[dom]:O[dom] + 21, :2] = to_img(wrist[:, None] + 0.42 * hand[..., :2]); out[:, O[dom]:O[dom] + 21, 2] = 0.1 * hand[..., 2] - 0.02
+    out[:, O[dom] : O[dom] + 21, :2] = to_img(wrist[:, None] + 0.42 * hand[..., :2])
+    out[:, O[dom] : O[dom] + 21, 2] = 0.1 * hand[..., 2] - 0.02
     pose = np.broadcast_to(_POSE_TEMPLATE, (T, 33, 2)).copy()
-    wi = 15 if left else 16                                                    # the dominant arm follows the wrist
-    pose[:, wi] = wrist; pose[:, wi - 2] = (pose[:, wi - 4] + wrist) / 2 + np.array([side * -0.12, 0.2])
-    pose[:, wi + 2:wi + 7:2] = wrist[:, None] + np.array([[0, 0.08], [0, 0.1], [0, 0.06]])
-    if r["two_hands"]:                                                         # the other hand mirrors or holds still
+    wi = 15 if left else 16  # the dominant arm follows the wrist
+    pose[:, wi] = wrist
+    pose[:, wi - 2] = (pose[:, wi - 4] + wrist) / 2 + np.array([side * -0.12, 0.2])
+    pose[:, wi + 2 : wi + 7 : 2] = wrist[:, None] + np.array([[0, 0.08], [0, 0.1], [0, 0.06]])
+    if r["two_hands"]:  # the other hand mirrors or holds still
         w2 = np.stack([-wrist[:, 0], wrist[:, 1]], 1) if r["sym"] else np.broadcast_to([side * 0.3, 0.7], (T, 2))
-        h2 = _hand_points(curl[:, ::-1] if r["sym"] else np.full((T, 5), 0.2), np.full(T, -r["tilt"] * side), mirror=not left)
-        out[:, O[other]:O[other] + 21, :2] = to_img(w2[:, None] + 0.42 * h2[..., :2]); out[:, O[other]:O[other] + 21, 2] = 0.1 * h2[..., 2] - 0.02
-        oi = 31 - wi; pose[:, oi] = w2; pose[:, oi - 2] = (pose[:, oi - 4] + w2) / 2 + np.array([side * 0.12, 0.2])
-    out[:, O["pose"]:O["pose"] + 33, :2] = to_img(pose); out[:, O["pose"]:O["pose"] + 33, 2] = -0.6 + 0.05 * pose[..., 1]
+        h2 = _hand_points(
+            curl[:, ::-1] if r["sym"] else np.full((T, 5), 0.2), np.full(T, -r["tilt"] * side), mirror=not left
+        )
+        out[:, O[other] : O[other] + 21, :2] = to_img(w2[:, None] + 0.42 * h2[..., :2])
+        out[:, O[other] : O[other] + 21, 2] = 0.1 * h2[..., 2] - 0.02
+        oi = 31 - wi
+        pose[:, oi] = w2
+        pose[:, oi - 2] = (pose[:, oi - 4] + w2) / 2 + np.array([side * 0.12, 0.2])
+    out[:, O["pose"] : O["pose"] + 33, :2] = to_img(pose)
+    out[:, O["pose"] : O["pose"] + 33, 2] = -0.6 + 0.05 * pose[..., 1]
     # MediaPipe loses hands: at the start and end (hands entering the frame) and in a few random frames
     for part in ("left_hand", "right_hand"):
         lost = rng.random(T) < 0.08
-        lost[:int(rng.integers(0, 3))] = True; lost[T - int(rng.integers(0, 3)):] = True
-        if not (~lost).any(): lost[T // 2] = False
-        out[lost, O[part]:O[part] + 21] = np.nan
-    if not r["two_hands"] and rng.random() < 0.85: out[:, O[other]:O[other] + 21] = np.nan   # resting hand out of view
+        lost[: int(rng.integers(0, 3))] = True
+        lost[T - int(rng.integers(0, 3)) :] = True
+        if not (~lost).any():
+            lost[T // 2] = False
+        out[lost, O[part] : O[part] + 21] = np.nan
+    if not r["two_hands"] and rng.random() < 0.85:
+        out[:, O[other] : O[other] + 21] = np.nan  # resting hand out of view
     out[..., :2] += rng.normal(0, 0.002, out[..., :2].shape)
     return out.astype(np.float32)
 
 # %% ../nbs/01b_data.ipynb #3b5c6659
 _FACE = _face_template()
-SYNTHETIC_MARKER = "synthetic.json"   # written beside train.csv: the generator's settings and who is left-handed
+SYNTHETIC_MARKER = "synthetic.json"  # written beside train.csv: the generator's settings and who is left-handed
 
-def make_synthetic_islr(root: str | os.PathLike, n_signs: int = 10, n_per_sign: int = 20, n_participants: int = 5,
-                        seed: int = 0, sign_map: dict[str, int] | None = None, progress: bool = True) -> Path:
+
+def make_synthetic_islr(
+    root: str | os.PathLike,
+    n_signs: int = 10,
+    n_per_sign: int = 20,
+    n_participants: int = 5,
+    seed: int = 0,
+    sign_map: dict[str, int] | None = None,
+    progress: bool = True,
+) -> Path:
     "Write a synthetic ISLR dataset in the Kaggle layout (train.csv, train_landmark_files/, sign map) under `root`."
     from tqdm.auto import tqdm
+
     if n_signs < 1 or n_per_sign < 1 or n_participants < 1:
-        raise ValueError(f"n_signs, n_per_sign and n_participants must be >= 1, got {n_signs}, {n_per_sign}, {n_participants}")
+        raise ValueError(
+            f"n_signs, n_per_sign and n_participants must be >= 1, got {n_signs}, {n_per_sign}, {n_participants}"
+        )
     if sign_map is not None:
         names = [s for s, _ in sorted(sign_map.items(), key=lambda kv: kv[1])]
-        if n_signs > len(names): raise ValueError(f"n_signs={n_signs} but the sign map has only {len(names)} signs")
+        if n_signs > len(names):
+            raise ValueError(f"n_signs={n_signs} but the sign map has only {len(names)} signs")
         names = names[:n_signs]
-    else: names = [f"sign_{k:03d}" for k in range(n_signs)]
+    else:
+        names = [f"sign_{k:03d}" for k in range(n_signs)]
     root = Path(root)
     if (root / "train.csv").exists() and not (root / SYNTHETIC_MARKER).exists():
         raise ValueError(f"{root} holds a train.csv that this generator did not write: refusing to overwrite it")
-    if (root / "train_landmark_files").exists(): shutil.rmtree(root / "train_landmark_files")   # no stale files
+    if (root / "train_landmark_files").exists():
+        shutil.rmtree(root / "train_landmark_files")  # no stale files
     (root / "train_landmark_files").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     recipes = [_sign_recipe(np.random.default_rng([seed, k]), k) for k in range(n_signs)]
     pids = 2000 + rng.choice(63000, n_participants, replace=False)
     n_left = max(1, round(0.2 * n_participants)) if n_participants >= 3 else 0
-    signers = {int(p): dict(left_handed=i < n_left, scale=rng.uniform(0.3, 0.42),
-                            centre=(rng.uniform(0.42, 0.58), rng.uniform(0.6, 0.72))) for i, p in enumerate(pids)}
+    signers = {
+        int(p): dict(
+            left_handed=i < n_left,
+            scale=rng.uniform(0.3, 0.42),
+            centre=(rng.uniform(0.42, 0.58), rng.uniform(0.6, 0.72)),
+        )
+        for i, p in enumerate(pids)
+    }
     rows, seq_ids = [], 10**7 + rng.choice(4 * 10**9, n_signs * n_per_sign, replace=False)
     jobs = [(k, j) for k in range(n_signs) for j in range(n_per_sign)]
     for n, (k, j) in enumerate(tqdm(jobs, desc="synthesising", disable=not progress)):
-        pid = int(pids[(j + k) % n_participants]); sid = int(seq_ids[n])
+        pid = int(pids[(j + k) % n_participants])
+        sid = int(seq_ids[n])
         frames = _synth_sequence(recipes[k], np.random.default_rng([seed, k, j, 1]), signers[pid])
         rel = f"train_landmark_files/{pid}/{sid}.parquet"
         write_landmark_parquet(frames, root / rel, start_frame=int(rng.integers(1, 200)))
         rows.append((rel, pid, sid, names[k]))
     pd.DataFrame(rows, columns=TRAIN_COLUMNS).to_csv(root / "train.csv", index=False)
     (root / "sign_to_prediction_index_map.json").write_text(json.dumps({s: i for i, s in enumerate(names)}))
-    (root / SYNTHETIC_MARKER).write_text(json.dumps({"n_signs": n_signs, "n_per_sign": n_per_sign, "n_participants": n_participants,
-        "seed": seed, "left_handed": {str(p): v["left_handed"] for p, v in signers.items()}}, indent=1))
+    (root / SYNTHETIC_MARKER).write_text(
+        json.dumps(
+            {
+                "n_signs": n_signs,
+                "n_per_sign": n_per_sign,
+                "n_participants": n_participants,
+                "seed": seed,
+                "left_handed": {str(p): v["left_handed"] for p, v in signers.items()},
+            },
+            indent=1,
+        )
+    )
     return root
 
-def get_dataset(path: str | os.PathLike | None = None, synthetic_root: str | os.PathLike = "data/islr_synthetic", **synth_kwargs) -> Path:
+
+def get_dataset(
+    path: str | os.PathLike | None = None, synthetic_root: str | os.PathLike = "data/islr_synthetic", **synth_kwargs
+) -> Path:
     "The real dataset when found (see `find_dataset`), else a synthetic one at `synthetic_root` (made if not there yet)."
     real = find_dataset(path)
-    if real is not None: return real
+    if real is not None:
+        return real
     root = Path(synthetic_root)
     want = {k: synth_kwargs[k] for k in ("n_signs", "n_per_sign", "n_participants", "seed") if k in synth_kwargs}
     have = json.loads((root / SYNTHETIC_MARKER).read_text()) if (root / SYNTHETIC_MARKER).exists() else None
     if not is_islr_dataset(root) or have is None or any(have.get(k) != v for k, v in want.items()):
-        make_synthetic_islr(root, **synth_kwargs)       # missing, or made with other settings: (re)make it
+        make_synthetic_islr(root, **synth_kwargs)  # missing, or made with other settings: (re)make it
     return root
 
 # %% ../nbs/01b_data.ipynb #484ed585
 def sequence_stats(frames: np.ndarray) -> dict:
     "Frames and missing-part fractions of one `[T, 543, 3]` sequence."
     frames = _check_frames(frames)
-    missing = lambda part: float(np.isnan(frames[:, TYPE_OFFSETS[part]:TYPE_OFFSETS[part] + TYPE_SIZES[part], 0]).all(1).mean())
+    missing = lambda part: float(
+        np.isnan(frames[:, TYPE_OFFSETS[part] : TYPE_OFFSETS[part] + TYPE_SIZES[part], 0]).all(1).mean()
+    )
     lh, rh = missing("left_hand"), missing("right_hand")
-    return {"frames": len(frames), "missing_left_hand": lh, "missing_right_hand": rh,
-            "missing_both_hands": float((np.isnan(frames[:, 468:489, 0]).all(1) & np.isnan(frames[:, 522:543, 0]).all(1)).mean()),
-            "dominant": "none" if lh == rh == 1.0 else ("left" if lh < rh else "right")}
+    return {
+        "frames": len(frames),
+        "missing_left_hand": lh,
+        "missing_right_hand": rh,
+        "missing_both_hands": float(
+            (np.isnan(frames[:, 468:489, 0]).all(1) & np.isnan(frames[:, 522:543, 0]).all(1)).mean()
+        ),
+        "dominant": "none" if lh == rh == 1.0 else ("left" if lh < rh else "right"),
+    }
 
-def dataset_stats(root: str | os.PathLike, limit: int | None = None, seed: int = 0, progress: bool = True) -> pd.DataFrame:
+
+def dataset_stats(
+    root: str | os.PathLike, limit: int | None = None, seed: int = 0, progress: bool = True
+) -> pd.DataFrame:
     "Per-sequence statistics of the dataset at `root`: train.csv joined with `sequence_stats` of each file (a random `limit` of them)."
     from tqdm.auto import tqdm
-    root = Path(root); df = read_train_csv(root)
-    if limit is not None and limit < len(df): df = df.sample(limit, random_state=seed)
-    stats = [sequence_stats(load_relevant_data_subset(root / p)) for p in tqdm(df.path, desc="reading", disable=not progress)]
+
+    root = Path(root)
+    df = read_train_csv(root)
+    if limit is not None and limit < len(df):
+        df = df.sample(limit, random_state=seed)
+    stats = [
+        sequence_stats(load_relevant_data_subset(root / p)) for p in tqdm(df.path, desc="reading", disable=not progress)
+    ]
     return pd.concat([df.reset_index(drop=True), pd.DataFrame(stats)], axis=1)
+
 
 def summarize_stats(stats: pd.DataFrame) -> pd.DataFrame:
     "A one-column summary table of `dataset_stats` output."
     per_pid = stats.groupby("participant_id").size()
     signs_pid = stats.groupby("participant_id").sign.nunique()
-    return pd.Series({
-        "sequences": len(stats), "signs": stats.sign.nunique(), "participants": stats.participant_id.nunique(),
-        "frames, median": stats.frames.median(), "frames, 95th pct": stats.frames.quantile(0.95), "frames, max": stats.frames.max(),
-        "left hand missing (frames)": f"{stats.missing_left_hand.mean():.0%}", "right hand missing (frames)": f"{stats.missing_right_hand.mean():.0%}",
-        "both hands missing (frames)": f"{stats.missing_both_hands.mean():.0%}",
-        "sequences per participant": f"{per_pid.min()}–{per_pid.max()}",
-        "signs per participant": f"{signs_pid.min()}–{signs_pid.max()}", "left-dominant sequences": f"{(stats.dominant == 'left').mean():.0%}",
-    }, name="value").to_frame()
+    return pd.Series(
+        {
+            "sequences": len(stats),
+            "signs": stats.sign.nunique(),
+            "participants": stats.participant_id.nunique(),
+            "frames, median": stats.frames.median(),
+            "frames, 95th pct": stats.frames.quantile(0.95),
+            "frames, max": stats.frames.max(),
+            "left hand missing (frames)": f"{stats.missing_left_hand.mean():.0%}",
+            "right hand missing (frames)": f"{stats.missing_right_hand.mean():.0%}",
+            "both hands missing (frames)": f"{stats.missing_both_hands.mean():.0%}",
+            "sequences per participant": f"{per_pid.min()}–{per_pid.max()}",
+            "signs per participant": f"{signs_pid.min()}–{signs_pid.max()}",
+            "left-dominant sequences": f"{(stats.dominant == 'left').mean():.0%}",
+        },
+        name="value",
+    ).to_frame()
+
 
 def plot_dataset_stats(stats: pd.DataFrame):
     "Three panels: frames per sequence, missing-hand fraction, sequences per participant. Returns the figure."
     import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(1, 3, figsize=(11, 3))
-    ax[0].hist(stats.frames, bins=30, color="tab:blue"); ax[0].set(title="frames per sequence", xlabel="frames", ylabel="sequences")
-    ax[1].hist([stats.missing_left_hand, stats.missing_right_hand], bins=10, label=["left hand", "right hand"], color=["tab:orange", "tab:green"])
-    ax[1].set(title="fraction of frames without the hand", xlabel="fraction", ylabel="sequences"); ax[1].legend()
+    ax[0].hist(stats.frames, bins=30, color="tab:blue")
+    ax[0].set(title="frames per sequence", xlabel="frames", ylabel="sequences")
+    ax[1].hist(
+        [stats.missing_left_hand, stats.missing_right_hand],
+        bins=10,
+        label=["left hand", "right hand"],
+        color=["tab:orange", "tab:green"],
+    )
+    ax[1].set(title="fraction of frames without the hand", xlabel="fraction", ylabel="sequences")
+    ax[1].legend()
     stats.groupby("participant_id").size().sort_values().plot.barh(ax=ax[2], color="tab:purple")
     ax[2].set(title="sequences per participant", xlabel="sequences", ylabel="participant")
     fig.tight_layout()

@@ -11,74 +11,108 @@ __all__ = ['DEVICES', 'seed_everything', 'detect_device', 'mixed_precision_polic
 # %% ../nbs/02_devices.ipynb #c8e0d22d
 def seed_everything(seed: int = 42) -> int:
     "Seed `random`, NumPy, and TensorFlow/Keras and Paddle when already imported. Returns the seed."
-    random.seed(seed); np.random.seed(seed)
+    random.seed(seed)
+    np.random.seed(seed)
     os.environ["PYTHONHASHSEED"] = str(seed)
     # only frameworks that are already loaded: we take them from sys.modules and never import one
-    if sys.modules.get("keras") is not None: sys.modules["keras"].utils.set_random_seed(seed)   # also seeds TF
-    elif sys.modules.get("tensorflow") is not None: sys.modules["tensorflow"].random.set_seed(seed)
-    if sys.modules.get("paddle") is not None: sys.modules["paddle"].seed(seed)
+    if sys.modules.get("keras") is not None:
+        sys.modules["keras"].utils.set_random_seed(seed)  # also seeds TF
+    elif sys.modules.get("tensorflow") is not None:
+        sys.modules["tensorflow"].random.set_seed(seed)
+    if sys.modules.get("paddle") is not None:
+        sys.modules["paddle"].seed(seed)
     return seed
 
 # %% ../nbs/02_devices.ipynb #1f039a2d
 DEVICES = ("TPU", "GPU", "CPU")
 
+
 def detect_device() -> str:
     "'TPU', 'GPU' or 'CPU', guessed from the platform without importing a framework (override: $SIGN_NOTES_DEVICE)."
     forced = os.environ.get("SIGN_NOTES_DEVICE", "").upper()
     if forced:
-        if forced not in DEVICES: raise ValueError(f"SIGN_NOTES_DEVICE={forced!r}; expected one of {DEVICES}")
+        if forced not in DEVICES:
+            raise ValueError(f"SIGN_NOTES_DEVICE={forced!r}; expected one of {DEVICES}")
         return forced
-    if glob.glob("/dev/accel*") or os.environ.get("TPU_NAME") or os.environ.get("COLAB_TPU_ADDR") or os.environ.get("TPU_ACCELERATOR_TYPE"):
+    if (
+        glob.glob("/dev/accel*")
+        or os.environ.get("TPU_NAME")
+        or os.environ.get("COLAB_TPU_ADDR")
+        or os.environ.get("TPU_ACCELERATOR_TYPE")
+    ):
         return "TPU"
-    if os.path.exists("/proc/driver/nvidia/version") or shutil.which("nvidia-smi"): return "GPU"
+    if os.path.exists("/proc/driver/nvidia/version") or shutil.which("nvidia-smi"):
+        return "GPU"
     return "CPU"
 
 # %% ../nbs/02_devices.ipynb #763b556f
 def mixed_precision_policy(device: str | None = None) -> str:
     "Keras mixed-precision policy for `device`: 'mixed_bfloat16' (TPU), 'mixed_float16' (GPU) or 'float32' (CPU)."
-    if device is not None and not isinstance(device, str): raise ValueError(f"device must be a string such as 'GPU', got {device!r}")
+    if device is not None and not isinstance(device, str):
+        raise ValueError(f"device must be a string such as 'GPU', got {device!r}")
     d = (detect_device() if device is None else device).upper()
     policies = {"TPU": "mixed_bfloat16", "GPU": "mixed_float16", "CPU": "float32"}
-    if d not in policies: raise ValueError(f"unknown device {device!r}; expected one of {DEVICES}")
+    if d not in policies:
+        raise ValueError(f"unknown device {device!r}; expected one of {DEVICES}")
     return policies[d]
 
 # %% ../nbs/02_devices.ipynb #56e37bb7
 class DeviceStrategy(tuple):
     "`(strategy, replicas, is_tpu)`, unpackable as the seed does, with `.device` and `.policy` attached."
+
     def __new__(cls, strategy, replicas: int, is_tpu: bool, device: str, policy: str):
         self = super().__new__(cls, (strategy, int(replicas), bool(is_tpu)))
         self.device, self.policy = device, policy
         return self
+
     strategy = property(lambda self: self[0])
     replicas = property(lambda self: self[1])
     is_tpu = property(lambda self: self[2])
-    def __repr__(self): return f"DeviceStrategy({type(self.strategy).__name__}, replicas={self.replicas}, is_tpu={self.is_tpu}, device={self.device!r}, policy={self.policy!r})"
+
+    def __repr__(self):
+        return f"DeviceStrategy({type(self.strategy).__name__}, replicas={self.replicas}, is_tpu={self.is_tpu}, device={self.device!r}, policy={self.policy!r})"
+
 
 def _connect_tpu(tf, local: bool):
     "Connect to and initialise a TPU; returns a TPUStrategy or raises."
-    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu="local") if local else tf.distribute.cluster_resolver.TPUClusterResolver()
+    resolver = (
+        tf.distribute.cluster_resolver.TPUClusterResolver(tpu="local")
+        if local
+        else tf.distribute.cluster_resolver.TPUClusterResolver()
+    )
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
     return tf.distribute.TPUStrategy(resolver)
 
+
 def get_strategy(device: str = "auto", verbose: bool = True) -> DeviceStrategy:
     "A tf.distribute strategy for `device` ('auto', 'TPU', 'GPU' or 'CPU') -> `(strategy, replicas, is_tpu)` (+ .device, .policy)."
-    if not isinstance(device, str): raise ValueError(f"device must be 'auto', 'TPU', 'GPU' or 'CPU', got {device!r}")
+    if not isinstance(device, str):
+        raise ValueError(f"device must be 'auto', 'TPU', 'GPU' or 'CPU', got {device!r}")
     want = device.upper()
-    if want not in ("AUTO",) + DEVICES: raise ValueError(f"unknown device {device!r}; expected 'auto' or one of {DEVICES}")
+    if want not in ("AUTO",) + DEVICES:
+        raise ValueError(f"unknown device {device!r}; expected 'auto' or one of {DEVICES}")
     import tensorflow as tf
+
     say = print if verbose else (lambda *a: None)
     if want == "TPU" or (want == "AUTO" and detect_device() == "TPU"):
         try:
             strategy = _connect_tpu(tf, local=bool(glob.glob("/dev/accel*")))
             say(f"TPU: {strategy.num_replicas_in_sync} replicas")
             return DeviceStrategy(strategy, strategy.num_replicas_in_sync, True, "TPU", mixed_precision_policy("TPU"))
-        except Exception as e:   # no TPU to connect to: say why (always, as a warning), then fall back
-            warnings.warn(f"could not connect to a TPU ({type(e).__name__}: {e}); falling back to GPU/CPU", RuntimeWarning, stacklevel=2)
+        except Exception as e:  # no TPU to connect to: say why (always, as a warning), then fall back
+            warnings.warn(
+                f"could not connect to a TPU ({type(e).__name__}: {e}); falling back to GPU/CPU",
+                RuntimeWarning,
+                stacklevel=2,
+            )
     gpus = [] if want == "CPU" else tf.config.list_logical_devices("GPU")
-    if want == "GPU" and not gpus: say("no GPU found; using the CPU")
-    if len(gpus) > 1: strategy = tf.distribute.MirroredStrategy()
-    elif gpus: strategy = tf.distribute.get_strategy()
+    if want == "GPU" and not gpus:
+        say("no GPU found; using the CPU")
+    if len(gpus) > 1:
+        strategy = tf.distribute.MirroredStrategy()
+    elif gpus:
+        strategy = tf.distribute.get_strategy()
     else:
         strategy = tf.distribute.OneDeviceStrategy("/cpu:0") if want == "CPU" else tf.distribute.get_strategy()
     dev = "GPU" if gpus else "CPU"

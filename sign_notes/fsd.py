@@ -16,11 +16,15 @@ def draw_body25(ax, frame, color="C0", lw=1.5, conf_min=0.0):
     "Draw one BODY_25 frame [C>=2, 25] (x, y[, confidence]) on `ax`, skipping joints at (0, 0) or below conf_min."
     xy = np.asarray(frame)[:2]
     ok = np.any(xy != 0, axis=0)
-    if len(frame) > 2: ok &= np.asarray(frame)[2] >= conf_min
+    if len(frame) > 2:
+        ok &= np.asarray(frame)[2] >= conf_min
     for c, p in FSD10_EDGES:
-        if ok[c] and ok[p]: ax.plot(xy[0, [c, p]], xy[1, [c, p]], color=color, lw=lw)
-    ax.set_aspect("equal"); ax.axis("off")
-    if not ax.yaxis_inverted(): ax.invert_yaxis()   # image coordinates: y down
+        if ok[c] and ok[p]:
+            ax.plot(xy[0, [c, p]], xy[1, [c, p]], color=color, lw=lw)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    if not ax.yaxis_inverted():
+        ax.invert_yaxis()  # image coordinates: y down
     return ax
 
 # %% ../nbs/05b_fsd_data.ipynb #63e05d08
@@ -31,6 +35,7 @@ class AutoPadding:
     now [C, window_size, V, M] with the input's dtype. Real frames are those up to the last frame holding any
     non-zero value (trailing zeros are padding). Shorter clips are zero-padded (at a random offset when
     `random_pad`); longer ones are sampled at `linspace(0, T-1, window)` (a sorted random subset when `random_pad`)."""
+
     def __init__(self, window_size: int, random_pad: bool = False):
         if isinstance(window_size, bool) or not isinstance(window_size, (int, np.integer)) or window_size < 1:
             raise ValueError(f"window_size must be a positive int, got {window_size!r}")
@@ -53,112 +58,202 @@ class AutoPadding:
         elif T < w:
             begin = random.randint(0, w - T) if self.random_pad else 0
             data_pad = np.zeros((C, w, V, M), dtype=data.dtype)
-            data_pad[:, begin:begin + T] = data[:, :T]
+            data_pad[:, begin : begin + T] = data[:, :T]
         else:
-            if self.random_pad: index = np.sort(np.random.choice(T, w, replace=False))
-            else: index = np.linspace(0, T - 1, w).round().astype("int64")
+            if self.random_pad:
+                index = np.sort(np.random.choice(T, w, replace=False))
+            else:
+                index = np.linspace(0, T - 1, w).round().astype("int64")
             data_pad = data[:, index]
         if isinstance(results, dict):
             results["data"] = data_pad
             return results
         return data_pad
 
-    def __repr__(self): return f"AutoPadding(window_size={self.window_size}, random_pad={self.random_pad})"
+    def __repr__(self):
+        return f"AutoPadding(window_size={self.window_size}, random_pad={self.random_pad})"
 
 # %% ../nbs/05b_fsd_data.ipynb #5abd18aa
 # BODY_25 standing pose in image coordinates (x right, y DOWN), MidHip at 0, about 1 unit from the eyes to the toes.
 # The skater faces the camera: her right side (R*) is on the image's left (x < 0).
-BODY25_REST = np.array([
-    [0.0, -0.50], [0.0, -0.40], [-0.09, -0.40], [-0.11, -0.24], [-0.12, -0.09], [0.09, -0.40], [0.11, -0.24],
-    [0.12, -0.09], [0.0, 0.0], [-0.05, 0.0], [-0.055, 0.21], [-0.06, 0.41], [0.05, 0.0], [0.055, 0.21],
-    [0.06, 0.41], [-0.02, -0.52], [0.02, -0.52], [-0.045, -0.50], [0.045, -0.50], [0.09, 0.45], [0.11, 0.44],
-    [0.055, 0.43], [-0.09, 0.45], [-0.11, 0.44], [-0.055, 0.43]])
+BODY25_REST = np.array(
+    [
+        [0.0, -0.50],
+        [0.0, -0.40],
+        [-0.09, -0.40],
+        [-0.11, -0.24],
+        [-0.12, -0.09],
+        [0.09, -0.40],
+        [0.11, -0.24],
+        [0.12, -0.09],
+        [0.0, 0.0],
+        [-0.05, 0.0],
+        [-0.055, 0.21],
+        [-0.06, 0.41],
+        [0.05, 0.0],
+        [0.055, 0.21],
+        [0.06, 0.41],
+        [-0.02, -0.52],
+        [0.02, -0.52],
+        [-0.045, -0.50],
+        [0.045, -0.50],
+        [0.09, 0.45],
+        [0.11, 0.44],
+        [0.055, 0.43],
+        [-0.09, 0.45],
+        [-0.11, 0.44],
+        [-0.055, 0.43],
+    ]
+)
 
-FSD_MOVES = ("spin", "jump", "arms_up", "arm_circle", "knee_lift", "side_kick", "arms_spread", "squat", "lean",
-             "arabesque")
+FSD_MOVES = (
+    "spin",
+    "jump",
+    "arms_up",
+    "arm_circle",
+    "knee_lift",
+    "side_kick",
+    "arms_spread",
+    "squat",
+    "lean",
+    "arabesque",
+)
+
 
 def _body25_tree():
     "Parent of every BODY_25 joint (-1 for the centre) and an order of the joints where parents come first."
     parent = np.full(25, -1)
-    for child, par in FSD10_EDGES: parent[child] = par
+    for child, par in FSD10_EDGES:
+        parent[child] = par
     order, seen = [FSD10_CENTER], {FSD10_CENTER}
     while len(order) < 25:
         for j in range(25):
-            if j not in seen and parent[j] in seen: order.append(j); seen.add(j)
+            if j not in seen and parent[j] in seen:
+                order.append(j)
+                seen.add(j)
     return parent, order
+
 
 def move_angles(move: str, u: np.ndarray, amp: float = 1.0):
     """Pose parameters of `move` at phases u [T] in [0, 1]: bone angles [T, 25] (radians, each bone relative to its
     parent; entry j turns the bone parent(j) -> j), root shift [T, 2] and horizontal scale [T]."""
-    T = len(u); th = np.zeros((T, 25)); shift = np.zeros((T, 2)); xs = np.ones(T)
-    b = np.sin(np.pi * np.clip(u, 0, 1)) * amp                    # 0 -> 1 -> 0 over the clip
-    if move == "spin":                                            # two turns, arms overhead, free leg bent
-        xs = np.cos(4 * np.pi * u * amp); th[:, 3] = 2.5; th[:, 6] = -2.5; th[:, 13] = -0.6; th[:, 14] = 1.0
-    elif move == "jump":        shift[:, 1] = -0.25 * amp * np.clip(np.sin(2 * np.pi * u), 0, None)
-    elif move == "arms_up":     th[:, 3] = 2.8 * b; th[:, 6] = -2.8 * b
-    elif move == "arm_circle":  th[:, 3] = 2 * np.pi * u
-    elif move == "knee_lift":   th[:, 13] = -1.6 * b; th[:, 14] = 1.8 * b
-    elif move == "side_kick":   th[:, 10] = 1.2 * b
-    elif move == "arms_spread": s = np.abs(np.sin(2 * np.pi * u)) * amp; th[:, 3] = 1.5 * s; th[:, 6] = -1.5 * s
-    elif move == "squat":       shift[:, 1] = 0.15 * b; th[:, 10] = 0.7 * b; th[:, 11] = -1.4 * b; th[:, 13] = -0.7 * b; th[:, 14] = 1.4 * b
-    elif move == "lean":        th[:, 1] = 0.6 * amp * np.sin(2 * np.pi * u)
-    elif move == "arabesque":   th[:, 1] = 0.9 * b; th[:, 13] = 1.6 * b; th[:, 3] = 1.2 * b; th[:, 6] = -1.2 * b
-    else: raise ValueError(f"unknown move {move!r}; expected one of {FSD_MOVES}")
+    T = len(u)
+    th = np.zeros((T, 25))
+    shift = np.zeros((T, 2))
+    xs = np.ones(T)
+    b = np.sin(np.pi * np.clip(u, 0, 1)) * amp  # 0 -> 1 -> 0 over the clip
+    if move == "spin":  # two turns, arms overhead, free leg bent
+        xs = np.cos(4 * np.pi * u * amp)
+        th[:, 3] = 2.5
+        th[:, 6] = -2.5
+        th[:, 13] = -0.6
+        th[:, 14] = 1.0
+    elif move == "jump":
+        shift[:, 1] = -0.25 * amp * np.clip(np.sin(2 * np.pi * u), 0, None)
+    elif move == "arms_up":
+        th[:, 3] = 2.8 * b
+        th[:, 6] = -2.8 * b
+    elif move == "arm_circle":
+        th[:, 3] = 2 * np.pi * u
+    elif move == "knee_lift":
+        th[:, 13] = -1.6 * b
+        th[:, 14] = 1.8 * b
+    elif move == "side_kick":
+        th[:, 10] = 1.2 * b
+    elif move == "arms_spread":
+        s = np.abs(np.sin(2 * np.pi * u)) * amp
+        th[:, 3] = 1.5 * s
+        th[:, 6] = -1.5 * s
+    elif move == "squat":
+        shift[:, 1] = 0.15 * b
+        th[:, 10] = 0.7 * b
+        th[:, 11] = -1.4 * b
+        th[:, 13] = -0.7 * b
+        th[:, 14] = 1.4 * b
+    elif move == "lean":
+        th[:, 1] = 0.6 * amp * np.sin(2 * np.pi * u)
+    elif move == "arabesque":
+        th[:, 1] = 0.9 * b
+        th[:, 13] = 1.6 * b
+        th[:, 3] = 1.2 * b
+        th[:, 6] = -1.2 * b
+    else:
+        raise ValueError(f"unknown move {move!r}; expected one of {FSD_MOVES}")
     return th, shift, xs
+
 
 def skeleton_from_angles(th, shift, xs):
     "Forward kinematics along the BODY_25 tree: angles [T, 25], root shift [T, 2], x-scale [T] -> joints [T, 25, 2]."
     parent, order = _body25_tree()
-    T = len(th); pos = np.zeros((T, 25, 2)); ang = np.zeros((T, 25))
-    pos[:, FSD10_CENTER] = BODY25_REST[FSD10_CENTER] + shift; ang[:, FSD10_CENTER] = th[:, FSD10_CENTER]
+    T = len(th)
+    pos = np.zeros((T, 25, 2))
+    ang = np.zeros((T, 25))
+    pos[:, FSD10_CENTER] = BODY25_REST[FSD10_CENTER] + shift
+    ang[:, FSD10_CENTER] = th[:, FSD10_CENTER]
     for j in order[1:]:
-        p = parent[j]; ang[:, j] = ang[:, p] + th[:, j]
-        off = BODY25_REST[j] - BODY25_REST[p]; c, s = np.cos(ang[:, j]), np.sin(ang[:, j])
+        p = parent[j]
+        ang[:, j] = ang[:, p] + th[:, j]
+        off = BODY25_REST[j] - BODY25_REST[p]
+        c, s = np.cos(ang[:, j]), np.sin(ang[:, j])
         pos[:, j, 0] = pos[:, p, 0] + c * off[0] - s * off[1]
         pos[:, j, 1] = pos[:, p, 1] + s * off[0] + c * off[1]
-    cx = pos[:, FSD10_CENTER:FSD10_CENTER + 1, 0]
-    pos[..., 0] = cx + xs[:, None] * (pos[..., 0] - cx)          # turning about the vertical axis narrows the body
+    cx = pos[:, FSD10_CENTER : FSD10_CENTER + 1, 0]
+    pos[..., 0] = cx + xs[:, None] * (pos[..., 0] - cx)  # turning about the vertical axis narrows the body
     return pos
+
 
 def synth_fsd_clip(label: int, n_frames: int, rng: np.random.Generator) -> np.ndarray:
     """One synthetic clip [3, n_frames, 25, 1] float32 (x, y, confidence) of class `label` in 0..29:
     movement FSD_MOVES[label % 10], done 1 + label // 10 times."""
-    if not 0 <= label < 3 * len(FSD_MOVES): raise ValueError(f"label must be in 0..29, got {label}")
-    if n_frames < 2: raise ValueError(f"n_frames must be >= 2, got {n_frames}")
+    if not 0 <= label < 3 * len(FSD_MOVES):
+        raise ValueError(f"label must be in 0..29, got {label}")
+    if n_frames < 2:
+        raise ValueError(f"n_frames must be >= 2, got {n_frames}")
     move, reps = FSD_MOVES[label % len(FSD_MOVES)], 1 + label // len(FSD_MOVES)
-    u = np.linspace(0, 1, n_frames) ** rng.uniform(0.8, 1.25)           # the pace changes inside the clip
+    u = np.linspace(0, 1, n_frames) ** rng.uniform(0.8, 1.25)  # the pace changes inside the clip
     jitter = rng.uniform(-0.05, 0.05)
     u = (u * reps + jitter) % 1.0 if reps > 1 else np.clip(u + jitter, 0, 1)
     th, shift, xs = move_angles(move, u, rng.uniform(0.8, 1.2))
-    th[:, FSD10_CENTER] += rng.normal(0, 0.05)                          # a small tilt of the whole body
+    th[:, FSD10_CENTER] += rng.normal(0, 0.05)  # a small tilt of the whole body
     pos = skeleton_from_angles(th, shift, xs)
-    pos = pos * 0.6 * rng.uniform(0.8, 1.2) + rng.uniform([-0.1, -0.05], [0.1, 0.05])   # size, position
+    pos = pos * 0.6 * rng.uniform(0.8, 1.2) + rng.uniform([-0.1, -0.05], [0.1, 0.05])  # size, position
     pos += rng.normal(0, 0.004, pos.shape)
     conf = rng.uniform(0.3, 1.0, (n_frames, 25))
-    lost = rng.random((n_frames, 25)) < 0.02                            # OpenPose misses a joint: (0, 0, 0)
-    pos[lost] = 0; conf[lost] = 0
+    lost = rng.random((n_frames, 25)) < 0.02  # OpenPose misses a joint: (0, 0, 0)
+    pos[lost] = 0
+    conf[lost] = 0
     return np.concatenate([pos.transpose(2, 0, 1), conf[None]], 0)[..., None].astype(np.float32)
 
-def make_synthetic_fsd(root, n_classes: int = 10, n_per_class: int = 20, T: int = 500,
-                       min_frames: int | None = None, seed: int = 0) -> Path:
+
+def make_synthetic_fsd(
+    root, n_classes: int = 10, n_per_class: int = 20, T: int = 500, min_frames: int | None = None, seed: int = 0
+) -> Path:
     """Write a synthetic FSD dataset under `root`: train_data.npy float32 [N, 3, T, 25, 1] (x, y, confidence;
     each clip min_frames..T real frames, then zeros) and train_label.npy int64 [N], N = n_classes * n_per_class,
     classes shuffled. Returns root."""
-    if not 1 <= n_classes <= 3 * len(FSD_MOVES): raise ValueError(f"n_classes must be in 1..30, got {n_classes}")
-    if n_per_class < 1: raise ValueError(f"n_per_class must be >= 1, got {n_per_class}")
-    if T < 2: raise ValueError(f"T must be >= 2, got {T}")
+    if not 1 <= n_classes <= 3 * len(FSD_MOVES):
+        raise ValueError(f"n_classes must be in 1..30, got {n_classes}")
+    if n_per_class < 1:
+        raise ValueError(f"n_per_class must be >= 1, got {n_per_class}")
+    if T < 2:
+        raise ValueError(f"T must be >= 2, got {T}")
     min_frames = max(2, int(0.3 * T)) if min_frames is None else min_frames
-    if not 2 <= min_frames <= T: raise ValueError(f"min_frames must be in 2..T={T}, got {min_frames}")
+    if not 2 <= min_frames <= T:
+        raise ValueError(f"min_frames must be in 2..T={T}, got {min_frames}")
     rng = np.random.default_rng(seed)
-    root = Path(root); root.mkdir(parents=True, exist_ok=True)
-    labels = np.repeat(np.arange(n_classes), n_per_class); rng.shuffle(labels)
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    labels = np.repeat(np.arange(n_classes), n_per_class)
+    rng.shuffle(labels)
     data = np.zeros((len(labels), 3, T, 25, 1), np.float32)
     for i, y in enumerate(labels):
-        n = int(rng.integers(min_frames, T + 1))                         # real frames; zero padding after them
+        n = int(rng.integers(min_frames, T + 1))  # real frames; zero padding after them
         data[i, :, :n] = synth_fsd_clip(int(y), n, rng)
-    np.save(root / "train_data.npy", data); np.save(root / "train_label.npy", labels.astype(np.int64))
-    (root / "synthetic.json").write_text(json.dumps(dict(n_classes=n_classes, n_per_class=n_per_class, T=T,
-                                                         min_frames=min_frames, seed=seed)))
+    np.save(root / "train_data.npy", data)
+    np.save(root / "train_label.npy", labels.astype(np.int64))
+    (root / "synthetic.json").write_text(
+        json.dumps(dict(n_classes=n_classes, n_per_class=n_per_class, T=T, min_frames=min_frames, seed=seed))
+    )
     return root
 
 # %% ../nbs/05b_fsd_data.ipynb #92bfe770
@@ -166,11 +261,14 @@ def load_fsd(root, data_file: str = "train_data.npy", label_file: str | None = "
     """Open an FSD dataset folder: data [N, C, T, V, M] (memory-mapped) and labels int64 [N] (None when
     `label_file` is None or absent, e.g. a test set)."""
     root = Path(root)
-    if not (root / data_file).exists(): raise FileNotFoundError(f"no {data_file} in {root}")
+    if not (root / data_file).exists():
+        raise FileNotFoundError(f"no {data_file} in {root}")
     data = np.load(root / data_file, mmap_mode="r")
-    if data.ndim != 5: raise ValueError(f"{root / data_file}: expected (N, C, T, V, M), got shape {data.shape}")
+    if data.ndim != 5:
+        raise ValueError(f"{root / data_file}: expected (N, C, T, V, M), got shape {data.shape}")
     labels = None
     if label_file and (root / label_file).exists():
         labels = np.asarray(np.load(root / label_file)).astype(np.int64).reshape(-1)
-        if len(labels) != len(data): raise ValueError(f"{len(data)} clips but {len(labels)} labels in {root}")
+        if len(labels) != len(data):
+            raise ValueError(f"{len(data)} clips but {len(labels)} labels in {root}")
     return data, labels

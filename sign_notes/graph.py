@@ -10,14 +10,61 @@ __all__ = ['BODY25_NAMES', 'FSD10_EDGES', 'FSD10_CENTER', 'NTU_EDGES_1BASE', 'OP
            'Graph']
 
 # %% ../nbs/04_graph.ipynb #d69ad35d
-BODY25_NAMES = ["Nose", "Neck", "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow", "LWrist", "MidHip",
-                "RHip", "RKnee", "RAnkle", "LHip", "LKnee", "LAnkle", "REye", "LEye", "REar", "LEar",
-                "LBigToe", "LSmallToe", "LHeel", "RBigToe", "RSmallToe", "RHeel"]
+BODY25_NAMES = [
+    "Nose",
+    "Neck",
+    "RShoulder",
+    "RElbow",
+    "RWrist",
+    "LShoulder",
+    "LElbow",
+    "LWrist",
+    "MidHip",
+    "RHip",
+    "RKnee",
+    "RAnkle",
+    "LHip",
+    "LKnee",
+    "LAnkle",
+    "REye",
+    "LEye",
+    "REar",
+    "LEar",
+    "LBigToe",
+    "LSmallToe",
+    "LHeel",
+    "RBigToe",
+    "RSmallToe",
+    "RHeel",
+]
 
 # PaddleVideo `Graph.get_edge('fsd10')`: 24 (child, parent) bones of BODY_25, 0-based, centre 8 (MidHip)
-FSD10_EDGES = [(1, 8), (0, 1), (15, 0), (17, 15), (16, 0), (18, 16), (5, 1), (6, 5), (7, 6), (2, 1), (3, 2),
-               (4, 3), (9, 8), (10, 9), (11, 10), (24, 11), (22, 11), (23, 22), (12, 8), (13, 12), (14, 13),
-               (21, 14), (19, 14), (20, 19)]
+FSD10_EDGES = [
+    (1, 8),
+    (0, 1),
+    (15, 0),
+    (17, 15),
+    (16, 0),
+    (18, 16),
+    (5, 1),
+    (6, 5),
+    (7, 6),
+    (2, 1),
+    (3, 2),
+    (4, 3),
+    (9, 8),
+    (10, 9),
+    (11, 10),
+    (24, 11),
+    (22, 11),
+    (23, 22),
+    (12, 8),
+    (13, 12),
+    (14, 13),
+    (21, 14),
+    (19, 14),
+    (20, 19),
+]
 FSD10_CENTER = 8
 
 # %% ../nbs/04_graph.ipynb #8e2c6f5d
@@ -26,10 +73,12 @@ def _check_edges(num_node, edge):
     if isinstance(num_node, bool) or not isinstance(num_node, (int, np.integer)) or num_node < 1:
         raise ValueError(f"num_node must be a positive int, got {num_node!r}")
     for e in edge:
-        if not hasattr(e, "__len__") or len(e) != 2: raise ValueError(f"an edge must be a pair (i, j), got {e!r}")
+        if not hasattr(e, "__len__") or len(e) != 2:
+            raise ValueError(f"an edge must be a pair (i, j), got {e!r}")
         for k in e:
             if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k < num_node:
                 raise ValueError(f"edge {tuple(e)!r} has joint index {k!r} out of range [0, {num_node})")
+
 
 def get_hop_distance(num_node, edge, max_hop=1):
     """Hop distance between joints, as in ST-GCN's `get_hop_distance`.
@@ -46,8 +95,8 @@ def get_hop_distance(num_node, edge, max_hop=1):
     # compute hop steps
     hop_dis = np.zeros((num_node, num_node)) + np.inf
     transfer_mat = [np.linalg.matrix_power(A, d) for d in range(max_hop + 1)]  # walks of exactly d steps
-    arrive_mat = (np.stack(transfer_mat) > 0)
-    for d in range(max_hop, -1, -1):   # smallest d wins
+    arrive_mat = np.stack(transfer_mat) > 0
+    for d in range(max_hop, -1, -1):  # smallest d wins
         hop_dis[arrive_mat[d]] = d
     return hop_dis
 
@@ -61,29 +110,123 @@ def normalize_digraph(A):
     Dn = np.zeros((num_node, num_node))
     for i in range(num_node):
         if Dl[i] > 0:
-            Dn[i, i] = Dl[i]**(-1)
+            Dn[i, i] = Dl[i] ** (-1)
     AD = np.dot(A, Dn)
     return AD
 
 # %% ../nbs/04_graph.ipynb #1b244554
-NTU_EDGES_1BASE = [(1, 2), (2, 21), (3, 21), (4, 3), (5, 21), (6, 5), (7, 6), (8, 7), (9, 21), (10, 9), (11, 10),
-                   (12, 11), (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18), (20, 19),
-                   (22, 23), (23, 8), (24, 25), (25, 12)]
-OPENPOSE_EDGES = [(4, 3), (3, 2), (7, 6), (6, 5), (13, 12), (12, 11), (10, 9), (9, 8), (11, 5), (8, 2), (5, 1),
-                  (2, 1), (0, 1), (15, 0), (14, 0), (17, 15), (16, 14)]
-COCO_EDGES = [(0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6), (5, 7), (6, 8), (7, 9), (8, 10), (5, 11), (6, 12),
-              (11, 13), (12, 14), (13, 15), (14, 16), (11, 12)]
+NTU_EDGES_1BASE = [
+    (1, 2),
+    (2, 21),
+    (3, 21),
+    (4, 3),
+    (5, 21),
+    (6, 5),
+    (7, 6),
+    (8, 7),
+    (9, 21),
+    (10, 9),
+    (11, 10),
+    (12, 11),
+    (13, 1),
+    (14, 13),
+    (15, 14),
+    (16, 15),
+    (17, 1),
+    (18, 17),
+    (19, 18),
+    (20, 19),
+    (22, 23),
+    (23, 8),
+    (24, 25),
+    (25, 12),
+]
+OPENPOSE_EDGES = [
+    (4, 3),
+    (3, 2),
+    (7, 6),
+    (6, 5),
+    (13, 12),
+    (12, 11),
+    (10, 9),
+    (9, 8),
+    (11, 5),
+    (8, 2),
+    (5, 1),
+    (2, 1),
+    (0, 1),
+    (15, 0),
+    (14, 0),
+    (17, 15),
+    (16, 14),
+]
+COCO_EDGES = [
+    (0, 1),
+    (0, 2),
+    (1, 3),
+    (2, 4),
+    (3, 5),
+    (4, 6),
+    (5, 7),
+    (6, 8),
+    (7, 9),
+    (8, 10),
+    (5, 11),
+    (6, 12),
+    (11, 13),
+    (12, 14),
+    (13, 15),
+    (14, 16),
+    (11, 12),
+]
 
-HAND_NAMES = ["WRIST", "THUMB_CMC", "THUMB_MCP", "THUMB_IP", "THUMB_TIP", "INDEX_FINGER_MCP", "INDEX_FINGER_PIP",
-              "INDEX_FINGER_DIP", "INDEX_FINGER_TIP", "MIDDLE_FINGER_MCP", "MIDDLE_FINGER_PIP", "MIDDLE_FINGER_DIP",
-              "MIDDLE_FINGER_TIP", "RING_FINGER_MCP", "RING_FINGER_PIP", "RING_FINGER_DIP", "RING_FINGER_TIP",
-              "PINKY_MCP", "PINKY_PIP", "PINKY_DIP", "PINKY_TIP"]
+HAND_NAMES = [
+    "WRIST",
+    "THUMB_CMC",
+    "THUMB_MCP",
+    "THUMB_IP",
+    "THUMB_TIP",
+    "INDEX_FINGER_MCP",
+    "INDEX_FINGER_PIP",
+    "INDEX_FINGER_DIP",
+    "INDEX_FINGER_TIP",
+    "MIDDLE_FINGER_MCP",
+    "MIDDLE_FINGER_PIP",
+    "MIDDLE_FINGER_DIP",
+    "MIDDLE_FINGER_TIP",
+    "RING_FINGER_MCP",
+    "RING_FINGER_PIP",
+    "RING_FINGER_DIP",
+    "RING_FINGER_TIP",
+    "PINKY_MCP",
+    "PINKY_PIP",
+    "PINKY_DIP",
+    "PINKY_TIP",
+]
 # MediaPipe Hands' HAND_CONNECTIONS: 21 edges, 0-based; the palm (0-1, 0-5, 5-9, 9-13, 13-17, 0-17) makes a loop
-HAND_EDGES = [(0, 1), (1, 2), (2, 3), (3, 4),                 # thumb
-              (0, 5), (5, 6), (6, 7), (7, 8),                 # index
-              (5, 9), (9, 10), (10, 11), (11, 12),            # middle
-              (9, 13), (13, 14), (14, 15), (15, 16),          # ring
-              (13, 17), (0, 17), (17, 18), (18, 19), (19, 20)]  # pinky
+HAND_EDGES = [
+    (0, 1),
+    (1, 2),
+    (2, 3),
+    (3, 4),  # thumb
+    (0, 5),
+    (5, 6),
+    (6, 7),
+    (7, 8),  # index
+    (5, 9),
+    (9, 10),
+    (10, 11),
+    (11, 12),  # middle
+    (9, 13),
+    (13, 14),
+    (14, 15),
+    (15, 16),  # ring
+    (13, 17),
+    (0, 17),
+    (17, 18),
+    (18, 19),
+    (19, 20),
+]  # pinky
 HAND_CENTER = 0
 
 # name -> (num_node, neighbour pairs 0-based, centre)
@@ -104,8 +247,10 @@ def get_center_distance(num_node, edge, center):
     if isinstance(center, bool) or not isinstance(center, (int, np.integer)) or not 0 <= center < num_node:
         raise ValueError(f"center {center!r} is out of range [0, {num_node})")
     A = np.zeros((num_node, num_node), dtype=bool)
-    for i, j in edge: A[i, j] = A[j, i] = True
-    dist = np.full(num_node, np.inf); dist[center] = 0
+    for i, j in edge:
+        A[i, j] = A[j, i] = True
+    dist = np.full(num_node, np.inf)
+    dist[center] = 0
     frontier, d = dist == 0, 0
     while frontier.any():
         d += 1
@@ -114,7 +259,7 @@ def get_center_distance(num_node, edge, center):
     return dist
 
 # %% ../nbs/04_graph.ipynb #bccabdc7
-class Graph():
+class Graph:
     """The skeleton graph of ST-GCN (yysijie `net/utils/graph.py`, PaddleVideo `backbones/stgcn.py`).
 
     layout: 'fsd10' | 'ntu-rgb+d' | 'openpose' | 'coco_keypoint' | 'mediapipe-hand', or a custom
@@ -125,8 +270,9 @@ class Graph():
         are capped at `max_hop` (beyond it inf == inf); True = compare true distances to the centre.
 
     Attributes: A [K, V, V] float64, hop_dis [V, V], edge (list of pairs, self links first), center, num_node."""
-    def __init__(self, layout='fsd10', strategy='spatial', max_hop=1, dilation=1, true_center_distance=False):
-        if strategy not in ('uniform', 'distance', 'spatial'):
+
+    def __init__(self, layout="fsd10", strategy="spatial", max_hop=1, dilation=1, true_center_distance=False):
+        if strategy not in ("uniform", "distance", "spatial"):
             raise ValueError(f"unknown strategy {strategy!r}; expected 'uniform', 'distance' or 'spatial'")
         if isinstance(max_hop, bool) or not isinstance(max_hop, (int, np.integer)) or max_hop < 0:
             raise ValueError(f"max_hop must be an int >= 0, got {max_hop!r}")
@@ -147,16 +293,19 @@ class Graph():
         return cls((num_node, edges, center), **kwargs)
 
     def __repr__(self):
-        return (f"Graph(layout={self.layout!r}, strategy={self.strategy!r}, max_hop={self.max_hop}, "
-                f"dilation={self.dilation}{', true_center_distance=True' if self.true_center_distance else ''}): "
-                f"A {self.A.shape}")
+        return (
+            f"Graph(layout={self.layout!r}, strategy={self.strategy!r}, max_hop={self.max_hop}, "
+            f"dilation={self.dilation}{', true_center_distance=True' if self.true_center_distance else ''}): "
+            f"A {self.A.shape}"
+        )
 
     def get_edge(self, layout):
         "Set `num_node`, `edge` (self links + bones, as pairs) and `center` for a named or `(n, edges, center)` layout."
         if isinstance(layout, str):
             if layout not in LAYOUTS:
-                raise ValueError(f"unknown layout {layout!r}; expected one of {sorted(LAYOUTS)} "
-                                 "or a (num_node, edges, center) tuple")
+                raise ValueError(
+                    f"unknown layout {layout!r}; expected one of {sorted(LAYOUTS)} or a (num_node, edges, center) tuple"
+                )
             num_node, neighbor_link, center = LAYOUTS[layout]
             self.layout = layout
         elif isinstance(layout, (tuple, list)) and len(layout) == 3:
@@ -166,7 +315,7 @@ class Graph():
             neighbor_link = list(neighbor_link)
             _check_edges(num_node, neighbor_link)
             neighbor_link = [tuple(e) for e in neighbor_link]
-            self.layout = 'custom'
+            self.layout = "custom"
         else:
             raise ValueError(f"layout must be a name or a (num_node, edges, center) tuple, got {layout!r}")
         if isinstance(center, bool) or not isinstance(center, (int, np.integer)) or not 0 <= center < num_node:
@@ -184,32 +333,35 @@ class Graph():
             adjacency[self.hop_dis == hop] = 1
         normalize_adjacency = normalize_digraph(adjacency)
 
-        if strategy == 'uniform':
+        if strategy == "uniform":
             A = np.zeros((1, self.num_node, self.num_node))
             A[0] = normalize_adjacency
             self.A = A
-        elif strategy == 'distance':
+        elif strategy == "distance":
             A = np.zeros((len(valid_hop), self.num_node, self.num_node))
             for i, hop in enumerate(valid_hop):
                 A[i][self.hop_dis == hop] = normalize_adjacency[self.hop_dis == hop]
             self.A = A
-        elif strategy == 'spatial':
+        elif strategy == "spatial":
             # r[j]: distance of joint j to the centre. Original: hop_dis[j, center], inf beyond max_hop (the quirk)
-            r = (get_center_distance(self.num_node, self.edge, self.center) if self.true_center_distance
-                 else self.hop_dis[:, self.center])
+            r = (
+                get_center_distance(self.num_node, self.edge, self.center)
+                if self.true_center_distance
+                else self.hop_dis[:, self.center]
+            )
             A = []
             for hop in valid_hop:
                 a_root = np.zeros((self.num_node, self.num_node))
                 a_close = np.zeros((self.num_node, self.num_node))
                 a_further = np.zeros((self.num_node, self.num_node))
-                for i in range(self.num_node):          # i: the root joint (column)
-                    for j in range(self.num_node):      # j: a joint `hop` bones from i (row)
+                for i in range(self.num_node):  # i: the root joint (column)
+                    for j in range(self.num_node):  # j: a joint `hop` bones from i (row)
                         if self.hop_dis[j, i] == hop:
                             if r[j] == r[i]:
                                 a_root[j, i] = normalize_adjacency[j, i]
-                            elif r[j] > r[i]:           # NB: despite the name, j is FARTHER from the centre
+                            elif r[j] > r[i]:  # NB: despite the name, j is FARTHER from the centre
                                 a_close[j, i] = normalize_adjacency[j, i]
-                            else:                       # ... and here j is CLOSER to the centre
+                            else:  # ... and here j is CLOSER to the centre
                                 a_further[j, i] = normalize_adjacency[j, i]
                 if hop == 0:
                     A.append(a_root)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 ROWS_PER_FRAME = 543
-LANDMARK_TYPES = ("face", "left_hand", "pose", "right_hand")   # the order of rows inside each frame
+LANDMARK_TYPES = ("face", "left_hand", "pose", "right_hand")  # the order of rows inside each frame
 TYPE_SIZES = {"face": 468, "left_hand": 21, "pose": 33, "right_hand": 21}
 TYPE_OFFSETS = {"face": 0, "left_hand": 468, "pose": 489, "right_hand": 522}
+
 
 def landmark_types() -> np.ndarray:
     "The `type` of each of the 543 rows of a frame, as an array of strings."
     return np.repeat(np.array(LANDMARK_TYPES), [TYPE_SIZES[t] for t in LANDMARK_TYPES])
+
 
 def landmark_indices() -> np.ndarray:
     "The `landmark_index` of each of the 543 rows of a frame (0-based inside its type), int16."
@@ -25,10 +27,46 @@ __all__ = ['ROWS_PER_FRAME', 'LANDMARK_TYPES', 'TYPE_SIZES', 'TYPE_OFFSETS', 'LI
 
 # %% ../nbs/01_landmarks.ipynb #b0873fc1
 LIP = [
-    0, 61, 185, 40, 39, 37, 267, 269, 270, 409,
-    291, 146, 91, 181, 84, 17, 314, 405, 321, 375,
-    78, 191, 80, 81, 82, 13, 312, 311, 310, 415,
-    95, 88, 178, 87, 14, 317, 402, 318, 324, 308,
+    0,
+    61,
+    185,
+    40,
+    39,
+    37,
+    267,
+    269,
+    270,
+    409,
+    291,
+    146,
+    91,
+    181,
+    84,
+    17,
+    314,
+    405,
+    321,
+    375,
+    78,
+    191,
+    80,
+    81,
+    82,
+    13,
+    312,
+    311,
+    310,
+    415,
+    95,
+    88,
+    178,
+    87,
+    14,
+    317,
+    402,
+    318,
+    324,
+    308,
 ]
 LLIP = [84, 181, 91, 146, 61, 185, 40, 39, 37, 87, 178, 88, 95, 78, 191, 80, 81, 82]
 RLIP = [314, 405, 321, 375, 291, 409, 270, 269, 267, 317, 402, 318, 324, 308, 415, 310, 311, 312]
@@ -47,20 +85,111 @@ POSE = [500, 502, 504, 501, 503, 505, 512, 513]
 LPOSE = [513, 505, 503, 501]
 RPOSE = [512, 504, 502, 500]
 
-POINT_LANDMARKS = LIP + LHAND + RHAND + NOSE + REYE + LEYE   # the seed leaves POSE out (`#+POSE`)
+POINT_LANDMARKS = LIP + LHAND + RHAND + NOSE + REYE + LEYE  # the seed leaves POSE out (`#+POSE`)
 NUM_NODES = len(POINT_LANDMARKS)
 CHANNELS = 6 * NUM_NODES
 
 # %% ../nbs/01_landmarks.ipynb #ee1ac0f3
-HAND_CONNECTIONS = [(0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (5, 9), (9, 10), (10, 11),
-                    (11, 12), (9, 13), (13, 14), (14, 15), (15, 16), (13, 17), (0, 17), (17, 18), (18, 19), (19, 20)]
-POSE_CONNECTIONS = [(0, 1), (1, 2), (2, 3), (3, 7), (0, 4), (4, 5), (5, 6), (6, 8), (9, 10), (11, 12), (11, 13),
-                    (13, 15), (15, 17), (15, 19), (15, 21), (17, 19), (12, 14), (14, 16), (16, 18), (16, 20), (16, 22),
-                    (18, 20), (11, 23), (12, 24), (23, 24), (23, 25), (24, 26), (25, 27), (26, 28), (27, 29), (28, 30),
-                    (29, 31), (30, 32), (27, 31), (28, 32)]
+HAND_CONNECTIONS = [
+    (0, 1),
+    (1, 2),
+    (2, 3),
+    (3, 4),
+    (0, 5),
+    (5, 6),
+    (6, 7),
+    (7, 8),
+    (5, 9),
+    (9, 10),
+    (10, 11),
+    (11, 12),
+    (9, 13),
+    (13, 14),
+    (14, 15),
+    (15, 16),
+    (13, 17),
+    (0, 17),
+    (17, 18),
+    (18, 19),
+    (19, 20),
+]
+POSE_CONNECTIONS = [
+    (0, 1),
+    (1, 2),
+    (2, 3),
+    (3, 7),
+    (0, 4),
+    (4, 5),
+    (5, 6),
+    (6, 8),
+    (9, 10),
+    (11, 12),
+    (11, 13),
+    (13, 15),
+    (15, 17),
+    (15, 19),
+    (15, 21),
+    (17, 19),
+    (12, 14),
+    (14, 16),
+    (16, 18),
+    (16, 20),
+    (16, 22),
+    (18, 20),
+    (11, 23),
+    (12, 24),
+    (23, 24),
+    (23, 25),
+    (24, 26),
+    (25, 27),
+    (26, 28),
+    (27, 29),
+    (28, 30),
+    (29, 31),
+    (30, 32),
+    (27, 31),
+    (28, 32),
+]
 FACE_CONTOURS = {  # polylines of face-mesh indices
-    "oval": [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152, 148, 176,
-             149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109, 10],
+    "oval": [
+        10,
+        338,
+        297,
+        332,
+        284,
+        251,
+        389,
+        356,
+        454,
+        323,
+        361,
+        288,
+        397,
+        365,
+        379,
+        378,
+        400,
+        377,
+        152,
+        148,
+        176,
+        149,
+        150,
+        136,
+        172,
+        58,
+        132,
+        93,
+        234,
+        127,
+        162,
+        21,
+        54,
+        103,
+        67,
+        109,
+        10,
+    ],
     "lips_upper_outer": [61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291],
     "lips_lower_outer": [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291],
     "lips_upper_inner": [78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308],
@@ -76,10 +205,18 @@ FACE_CONTOURS = {  # polylines of face-mesh indices
 }
 FACE_CONNECTIONS = sorted({tuple(p) for line in FACE_CONTOURS.values() for p in zip(line[:-1], line[1:])})
 
+
 def connections(part: str) -> list[tuple[int, int]]:
     "Edges of `part` ('face', 'left_hand', 'pose', 'right_hand' or 'all') as row numbers of a 543-row frame."
-    local = {"face": FACE_CONNECTIONS, "left_hand": HAND_CONNECTIONS, "pose": POSE_CONNECTIONS, "right_hand": HAND_CONNECTIONS}
-    if part == "all": return [e for p in LANDMARK_TYPES for e in connections(p)]
-    if part not in local: raise ValueError(f"unknown part {part!r}; expected one of {list(local)} or 'all'")
+    local = {
+        "face": FACE_CONNECTIONS,
+        "left_hand": HAND_CONNECTIONS,
+        "pose": POSE_CONNECTIONS,
+        "right_hand": HAND_CONNECTIONS,
+    }
+    if part == "all":
+        return [e for p in LANDMARK_TYPES for e in connections(p)]
+    if part not in local:
+        raise ValueError(f"unknown part {part!r}; expected one of {list(local)} or 'all'")
     o = TYPE_OFFSETS[part]
     return [(o + i, o + j) for i, j in local[part]]

@@ -5,28 +5,35 @@ from __future__ import annotations
 import io, math, warnings
 from pathlib import Path
 import numpy as np
-from .landmarks import (ROWS_PER_FRAME, LANDMARK_TYPES, TYPE_OFFSETS, TYPE_SIZES, FACE_CONTOURS,
-                                  connections)
+from .landmarks import ROWS_PER_FRAME, LANDMARK_TYPES, TYPE_OFFSETS, TYPE_SIZES, FACE_CONTOURS, connections
 from .graph import FSD10_EDGES, BODY25_NAMES
 
-MAX_FRAMES = 30   # an animation shows at most this many frames unless asked: notebooks stay small
+MAX_FRAMES = 30  # an animation shows at most this many frames unless asked: notebooks stay small
+
 
 def _as_frames(frames, name: str = "frames") -> np.ndarray:
     "Any `[T, V, C]` sequence (C >= 2; a list of `[V, C]` frames is fine) -> float32 array; a `(C, T, V, M)` skeleton goes through `fsd_frames`."
     a = np.asarray(frames, dtype=np.float32)
     if a.ndim == 4:
         if a.shape[0] not in (2, 3) or a.shape[2] == 543:
-            raise ValueError(f"{name}: a 4-D array of shape {list(a.shape)} looks like a batch; pass one sequence [T, V, C] "
-                             "(a 4-D array is read as one (C, T, V, M) skeleton, with C = 2 or 3)")
+            raise ValueError(
+                f"{name}: a 4-D array of shape {list(a.shape)} looks like a batch; pass one sequence [T, V, C] "
+                "(a 4-D array is read as one (C, T, V, M) skeleton, with C = 2 or 3)"
+            )
         return fsd_frames(a)
     if a.ndim != 3 or a.shape[-1] < 2 or a.shape[1] < 1:
-        raise ValueError(f"{name}: expected a sequence of shape [T, V, C] with C >= 2 (x, y[, z]), got shape {list(a.shape)}")
-    if len(a) == 0: raise ValueError(f"{name}: empty sequence (0 frames), nothing to draw")
+        raise ValueError(
+            f"{name}: expected a sequence of shape [T, V, C] with C >= 2 (x, y[, z]), got shape {list(a.shape)}"
+        )
+    if len(a) == 0:
+        raise ValueError(f"{name}: empty sequence (0 frames), nothing to draw")
     return a
+
 
 def _empty(frames: np.ndarray) -> np.ndarray:
     "[T, V, C] -> [T] bool: True where every value is NaN (nothing found) or exactly 0 (zero padding)."
     return np.isnan(frames).all(axis=(1, 2)) | (frames == 0).all(axis=(1, 2))
+
 
 def filter_nans(frames) -> np.ndarray:
     "Drop the frames of a `[T, V, C]` sequence in which every point is NaN (or every value is 0, zero padding) -> `[T', V, C]`."
@@ -40,26 +47,47 @@ __all__ = ['MAX_FRAMES', 'PART_COLORS', 'BODY25_RIGHT', 'BODY25_LEFT', 'filter_n
            'animate_file', 'tour_figures']
 
 # %% ../nbs/03_animation.ipynb #9264f70b
-PART_COLORS = {"face": "0.45", "left_hand": "tab:orange", "pose": "tab:blue", "right_hand": "tab:green",
-               "centre": "0.35", "right side": "tab:green", "left side": "tab:orange", "points": "tab:blue"}
+PART_COLORS = {
+    "face": "0.45",
+    "left_hand": "tab:orange",
+    "pose": "tab:blue",
+    "right_hand": "tab:green",
+    "centre": "0.35",
+    "right side": "tab:green",
+    "left side": "tab:orange",
+    "points": "tab:blue",
+}
+
 
 def body_parts(face: str = "contours") -> list[dict]:
     """Drawing parts of a 543-row Holistic frame: pose, face, left hand, right hand (drawn in that order).
 
     `face`: "contours" (the points of `FACE_CONTOURS`), "mesh" (all 468 points, contour lines) or "none"."""
-    if face not in ("contours", "mesh", "none"): raise ValueError(f"face must be 'contours', 'mesh' or 'none', got {face!r}")
+    if face not in ("contours", "mesh", "none"):
+        raise ValueError(f"face must be 'contours', 'mesh' or 'none', got {face!r}")
     contour_pts = sorted({i for line in FACE_CONTOURS.values() for i in line})
     parts = []
     for t in ("pose", "face", "left_hand", "right_hand"):
-        if t == "face" and face == "none": continue
+        if t == "face" and face == "none":
+            continue
         local = contour_pts if (t == "face" and face == "contours") else range(TYPE_SIZES[t])
-        parts.append(dict(name=t, points=[TYPE_OFFSETS[t] + i for i in local], edges=connections(t),
-                          color=PART_COLORS[t], labels=[f"{t} {i}" for i in local],
-                          size={"face": 1.2, "pose": 2.5}.get(t, 2.0), lw={"face": 0.7}.get(t, 1.2)))
+        parts.append(
+            dict(
+                name=t,
+                points=[TYPE_OFFSETS[t] + i for i in local],
+                edges=connections(t),
+                color=PART_COLORS[t],
+                labels=[f"{t} {i}" for i in local],
+                size={"face": 1.2, "pose": 2.5}.get(t, 2.0),
+                lw={"face": 0.7}.get(t, 1.2),
+            )
+        )
     return parts
 
-BODY25_RIGHT = [2, 3, 4, 9, 10, 11, 15, 17, 22, 23, 24]   # the person's right side (OpenPose's R... joints)
+
+BODY25_RIGHT = [2, 3, 4, 9, 10, 11, 15, 17, 22, 23, 24]  # the person's right side (OpenPose's R... joints)
 BODY25_LEFT = [5, 6, 7, 12, 13, 14, 16, 18, 19, 20, 21]
+
 
 def body25_parts(edges=FSD10_EDGES) -> list[dict]:
     "Drawing parts of a 25-joint BODY_25 frame: centre line, right side, left side; an edge goes with its first joint."
@@ -67,34 +95,61 @@ def body25_parts(edges=FSD10_EDGES) -> list[dict]:
     parts = []
     for name in ("centre", "right side", "left side"):
         pts = [j for j in range(25) if side.get(j, "centre") == name]
-        parts.append(dict(name=name, points=pts, edges=[(int(i), int(j)) for i, j in edges if side.get(i, "centre") == name],
-                          color=PART_COLORS[name], labels=[f"{j} {BODY25_NAMES[j]}" for j in pts], size=3.0, lw=2.0))
+        parts.append(
+            dict(
+                name=name,
+                points=pts,
+                edges=[(int(i), int(j)) for i, j in edges if side.get(i, "centre") == name],
+                color=PART_COLORS[name],
+                labels=[f"{j} {BODY25_NAMES[j]}" for j in pts],
+                size=3.0,
+                lw=2.0,
+            )
+        )
     return parts
+
 
 def _idx_labels(idxs, V: int) -> list[str] | None:
     "Text labels of the V points: None (no labels), True (0..V-1, as the original does) or a sequence of V labels."
-    if idxs is None or idxs is False: return None
-    if idxs is True: return [str(i) for i in range(V)]
+    if idxs is None or idxs is False:
+        return None
+    if idxs is True:
+        return [str(i) for i in range(V)]
     idxs = [str(i) for i in idxs]
-    if len(idxs) != V: raise ValueError(f"idxs has {len(idxs)} labels but the frames have {V} points")
+    if len(idxs) != V:
+        raise ValueError(f"idxs has {len(idxs)} labels but the frames have {V} points")
     return idxs
+
 
 def resolve_parts(V: int, edges=None, idxs=None, parts=None) -> list[dict]:
     "The parts to draw for frames of V points: `parts` ('holistic', 'body25' or a list of part dicts), else from `edges`/V."
     if isinstance(parts, str):
         makers = {"holistic": body_parts, "body25": body25_parts}
-        if parts not in makers: raise ValueError(f"unknown parts {parts!r}; expected 'holistic', 'body25' or a list of part dicts")
+        if parts not in makers:
+            raise ValueError(f"unknown parts {parts!r}; expected 'holistic', 'body25' or a list of part dicts")
         parts = makers[parts]()
     elif parts is None:
-        if edges is None and V == ROWS_PER_FRAME: parts = body_parts()
-        elif edges is None and V == 25: parts = body25_parts()
+        if edges is None and V == ROWS_PER_FRAME:
+            parts = body_parts()
+        elif edges is None and V == 25:
+            parts = body25_parts()
         else:
             labels = _idx_labels(idxs, V) or [str(i) for i in range(V)]
-            parts = [dict(name="points", points=list(range(V)), edges=[tuple(map(int, e)) for e in ([] if edges is None else edges)],
-                          color=PART_COLORS["points"], labels=[f"point {l}" for l in labels], size=3.0, lw=1.5)]
+            parts = [
+                dict(
+                    name="points",
+                    points=list(range(V)),
+                    edges=[tuple(map(int, e)) for e in ([] if edges is None else edges)],
+                    color=PART_COLORS["points"],
+                    labels=[f"point {l}" for l in labels],
+                    size=3.0,
+                    lw=1.5,
+                )
+            ]
     for p in parts:
         bad = [i for i in list(p["points"]) + [k for e in p["edges"] for k in e] if not 0 <= int(i) < V]
-        if bad: raise ValueError(f"part {p['name']!r} uses point {bad[0]} but the frames have only {V} points (0..{V - 1})")
+        if bad:
+            raise ValueError(f"part {p['name']!r} uses point {bad[0]} but the frames have only {V} points (0..{V - 1})")
     return parts
 
 # %% ../nbs/03_animation.ipynb #01b31983
@@ -102,58 +157,97 @@ def _limits(frames: np.ndarray, pad: float = 0.06) -> tuple[float, float, float,
     "(x0, x1, y0, y1) around every finite point of `[T, V, C]` frames, with a margin; ValueError when there is none."
     x, y = frames[..., 0], frames[..., 1]
     ok = np.isfinite(x) & np.isfinite(y)
-    if not ok.any(): raise ValueError(f"nothing to draw: all {len(frames)} frame(s) are empty (every point NaN)")
+    if not ok.any():
+        raise ValueError(f"nothing to draw: all {len(frames)} frame(s) are empty (every point NaN)")
     x0, x1, y0, y1 = x[ok].min(), x[ok].max(), y[ok].min(), y[ok].max()
     m = pad * max(x1 - x0, y1 - y0, 1e-3)
     return float(x0 - m), float(x1 + m), float(y0 - m), float(y1 + m)
+
 
 def _box_lims(lims, box: bool):
     "Limits grown to hold the image frame [0, 1]² when `box`."
     x0, x1, y0, y1 = lims
     return (min(x0, -0.02), max(x1, 1.02), min(y0, -0.02), max(y1, 1.02)) if box else (x0, x1, y0, y1)
 
+
 def _setup_ax(ax, lims, box: bool = False, ticks: bool = True):
     "Fixed limits, equal units, y pointing down (image coordinates drawn upright); optional dashed image frame [0, 1]²."
     x0, x1, y0, y1 = _box_lims(lims, box)
     if box:
         from matplotlib.patches import Rectangle
+
         ax.add_patch(Rectangle((0, 0), 1, 1, fill=False, ls="--", lw=0.6, ec="0.7", zorder=0))
-    ax.set_xlim(x0, x1); ax.set_ylim(y1, y0)          # inverted: y grows downwards, as in the image
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y1, y0)  # inverted: y grows downwards, as in the image
     ax.set_aspect("equal", adjustable="box")
-    if ticks: ax.tick_params(labelsize=6, length=2)
-    else: ax.set_xticks([]); ax.set_yticks([])
+    if ticks:
+        ax.tick_params(labelsize=6, length=2)
+    else:
+        ax.set_xticks([])
+        ax.set_yticks([])
+
 
 def _legend(ax):
     "A small legend of the parts, outside the axes on the right (it never hides a hand)."
     ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False, handletextpad=0.2, borderaxespad=0)
 
+
 class FrameDrawer:
     "The artists of one drawing on `ax`: per part a line for its edges and one for its points, plus optional text labels."
+
     def __init__(self, ax, parts: list[dict], labels: list[str] | None = None, label_size: float = 5):
         self.ax, self.parts = ax, parts
         self.edges = [np.asarray(p["edges"], dtype=int).reshape(-1, 2) for p in parts]
         self.lines = [ax.plot([], [], "-", color=p["color"], lw=p.get("lw", 1.2), zorder=2)[0] for p in parts]
-        self.points = [ax.plot([], [], "o", ls="none", color=p["color"], ms=p.get("size", 2.5), zorder=3,
-                               label=p["name"].replace("_", " "))[0] for p in parts]
-        self.texts = [ax.text(0, 0, l, fontsize=label_size, visible=False, clip_on=True) for l in labels] if labels else []
+        self.points = [
+            ax.plot(
+                [],
+                [],
+                "o",
+                ls="none",
+                color=p["color"],
+                ms=p.get("size", 2.5),
+                zorder=3,
+                label=p["name"].replace("_", " "),
+            )[0]
+            for p in parts
+        ]
+        self.texts = (
+            [ax.text(0, 0, l, fontsize=label_size, visible=False, clip_on=True) for l in labels] if labels else []
+        )
 
     def update(self, frame: np.ndarray) -> list:
         "Move the artists to `frame` [V, C] (x, y used); NaN points and edges touching them are left out. Returns the artists."
         xy = np.asarray(frame, dtype=np.float64)[:, :2]
         for p, e, ln, pt in zip(self.parts, self.edges, self.lines, self.points):
             seg = np.stack([xy[e[:, 0]], xy[e[:, 1]], np.full((len(e), 2), np.nan)], 1).reshape(-1, 2)
-            bad = np.isnan(seg).any(1); seg[bad] = np.nan             # an edge with one missing end: not drawn
+            bad = np.isnan(seg).any(1)
+            seg[bad] = np.nan  # an edge with one missing end: not drawn
             ln.set_data(seg[:, 0], seg[:, 1])
             pts = xy[p["points"]]
-            pt.set_data(pts[:, 0], pts[:, 1])                          # NaN points are simply not drawn
+            pt.set_data(pts[:, 0], pts[:, 1])  # NaN points are simply not drawn
         for t, (x, y) in zip(self.texts, xy):
             ok = bool(np.isfinite(x) and np.isfinite(y))
             t.set_visible(ok)
-            if ok: t.set_position((x, y))
+            if ok:
+                t.set_position((x, y))
         return self.lines + self.points + self.texts
 
-def plot_frame(frame, edges=None, idxs=None, *, parts=None, ax=None, title: str | None = None, lims=None,
-               box: bool | None = None, legend: bool | None = None, label_size: float = 5, figsize=(4, 4)):
+
+def plot_frame(
+    frame,
+    edges=None,
+    idxs=None,
+    *,
+    parts=None,
+    ax=None,
+    title: str | None = None,
+    lims=None,
+    box: bool | None = None,
+    legend: bool | None = None,
+    label_size: float = 5,
+    figsize=(4, 4),
+):
     """Draw one frame `[V, C]` (x, y used) upright: points, `edges` (pairs of point numbers) and `idxs` text labels.
 
     `edges=None` guesses the layout from V (543: Holistic, 25: BODY_25); `parts` overrides it (see `resolve_parts`).
@@ -161,42 +255,67 @@ def plot_frame(frame, edges=None, idxs=None, *, parts=None, ax=None, title: str 
     `lims`: (x0, x1, y0, y1) to zoom in (default: around the points).
     Returns the matplotlib Axes; raises ValueError when every point is NaN."""
     import matplotlib.pyplot as plt
+
     f = np.asarray(frame, dtype=np.float32)
-    if f.ndim != 2 or f.shape[1] < 2: raise ValueError(f"expected one frame of shape [V, C] with C >= 2, got {list(f.shape)}")
-    V = len(f); parts = resolve_parts(V, edges, idxs, parts)
+    if f.ndim != 2 or f.shape[1] < 2:
+        raise ValueError(f"expected one frame of shape [V, C] with C >= 2, got {list(f.shape)}")
+    V = len(f)
+    parts = resolve_parts(V, edges, idxs, parts)
     lims = lims or _limits(f[None])
-    if ax is None: _, ax = plt.subplots(figsize=figsize)
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
     _setup_ax(ax, lims, box=V == ROWS_PER_FRAME if box is None else box)
     FrameDrawer(ax, parts, _idx_labels(idxs, V), label_size).update(f)
-    if (len(parts) > 1) if legend is None else legend: _legend(ax)
-    if title: ax.set_title(title, fontsize=8)
+    if (len(parts) > 1) if legend is None else legend:
+        _legend(ax)
+    if title:
+        ax.set_title(title, fontsize=8)
     return ax
 
 # %% ../nbs/03_animation.ipynb #cddb4e3c
 def _select(frames: np.ndarray, max_frames: int | None) -> np.ndarray:
     "Indices of the non-empty frames, at most `max_frames` of them evenly spread; ValueError when there is nothing to draw."
     keep = np.nonzero(~_empty(frames))[0]
-    if len(keep) == 0: raise ValueError(f"nothing to draw: all {len(frames)} frame(s) are empty (every point NaN or 0)")
+    if len(keep) == 0:
+        raise ValueError(f"nothing to draw: all {len(frames)} frame(s) are empty (every point NaN or 0)")
     if max_frames is not None:
-        if max_frames < 1: raise ValueError(f"max_frames must be >= 1, got {max_frames}")
-        if len(keep) > max_frames: keep = keep[np.linspace(0, len(keep) - 1, max_frames).round().astype(int)]
+        if max_frames < 1:
+            raise ValueError(f"max_frames must be >= 1, got {max_frames}")
+        if len(keep) > max_frames:
+            keep = keep[np.linspace(0, len(keep) - 1, max_frames).round().astype(int)]
     return keep
+
 
 def _figure(figsize, dpi):
     "A matplotlib Figure outside pyplot (never shown by the notebook by accident) with one Axes."
     from matplotlib.figure import Figure
+
     fig = Figure(figsize=figsize, dpi=dpi)
     return fig, fig.add_subplot()
 
-def animate_frames(frames, edges=None, idxs=None, *, parts=None, max_frames: int | None = MAX_FRAMES, fps: float = 10,
-                   title: str | None = None, box: bool | None = None, legend: bool | None = None, label_size: float = 5,
-                   figsize=(4, 4), dpi: int = 60):
+
+def animate_frames(
+    frames,
+    edges=None,
+    idxs=None,
+    *,
+    parts=None,
+    max_frames: int | None = MAX_FRAMES,
+    fps: float = 10,
+    title: str | None = None,
+    box: bool | None = None,
+    legend: bool | None = None,
+    label_size: float = 5,
+    figsize=(4, 4),
+    dpi: int = 60,
+):
     """Animate a `[T, V, C]` sequence (or a `(C, T, V, M)` skeleton) with matplotlib's FuncAnimation.
 
     Empty frames are dropped (`filter_nans`), at most `max_frames` are shown, evenly spread; the axes are fixed over
     the sequence and y points down. `edges`/`idxs`/`parts`/`box` as in `plot_frame`. Returns the FuncAnimation; its
     `frame_index` holds the original frame numbers shown. Show it with `animation_html`, save it with `save_animation`."""
     from matplotlib.animation import FuncAnimation
+
     frames = _as_frames(frames)
     T, V = frames.shape[:2]
     keep = _select(frames, max_frames)
@@ -204,61 +323,97 @@ def animate_frames(frames, edges=None, idxs=None, *, parts=None, max_frames: int
     fig, ax = _figure(figsize, dpi)
     _setup_ax(ax, _limits(frames[keep]), box=V == ROWS_PER_FRAME if box is None else box)
     drawer = FrameDrawer(ax, parts, _idx_labels(idxs, V), label_size)
-    if (len(parts) > 1) if legend is None else legend: _legend(ax)
+    if (len(parts) > 1) if legend is None else legend:
+        _legend(ax)
     head = ax.set_title("", fontsize=8)
+
     def update(i):
         head.set_text(f"{title + ' · ' if title else ''}frame {keep[i] + 1}/{T}")
         return drawer.update(frames[keep[i]]) + [head]
-    update(0); fig.tight_layout()                                     # room for the title
+
+    update(0)
+    fig.tight_layout()  # room for the title
     anim = FuncAnimation(fig, update, frames=len(keep), interval=1000 / fps, repeat=True)
     anim.frame_index, anim.fps = keep, fps
     return anim
+
 
 def animation_html(anim, default_mode: str = "loop"):
     "The jshtml player of `anim` (one embedded PNG per frame) as an IPython HTML object; closes its figure."
     import matplotlib.pyplot as plt
     from IPython.display import HTML
+
     html = anim.to_jshtml(fps=getattr(anim, "fps", None), default_mode=default_mode)
     plt.close(anim._fig)
-    if len(html) > 2_000_000: warnings.warn(f"this animation embeds {len(html) / 1e6:.1f} MB into the notebook; lower max_frames or dpi")
+    if len(html) > 2_000_000:
+        warnings.warn(f"this animation embeds {len(html) / 1e6:.1f} MB into the notebook; lower max_frames or dpi")
     return HTML(html)
+
 
 def ffmpeg_available() -> bool:
     "Whether matplotlib can write MP4 files (ffmpeg on the PATH)."
     from matplotlib import animation
+
     return animation.writers.is_available("ffmpeg")
+
 
 def save_animation(anim, path, fps: float | None = None, dpi: int | None = None) -> Path:
     "Write `anim` to `path`: .gif through PillowWriter, .mp4 through ffmpeg (RuntimeError when ffmpeg is missing). Returns the path."
     from matplotlib.animation import PillowWriter, FFMpegWriter
-    path = Path(path); ext = path.suffix.lower()
+
+    path = Path(path)
+    ext = path.suffix.lower()
     fps = fps or getattr(anim, "fps", None) or 10
-    if ext == ".gif": writer = PillowWriter(fps=fps)
+    if ext == ".gif":
+        writer = PillowWriter(fps=fps)
     elif ext == ".mp4":
-        if not ffmpeg_available(): raise RuntimeError(f"cannot write {path}: MP4 needs ffmpeg, which is not installed (write a .gif instead)")
+        if not ffmpeg_available():
+            raise RuntimeError(f"cannot write {path}: MP4 needs ffmpeg, which is not installed (write a .gif instead)")
         writer = FFMpegWriter(fps=fps)
-    else: raise ValueError(f"unsupported animation format {path.suffix!r} for {path}: use .gif or .mp4")
+    else:
+        raise ValueError(f"unsupported animation format {path.suffix!r} for {path}: use .gif or .mp4")
     path.parent.mkdir(parents=True, exist_ok=True)
     anim.save(path, writer=writer, dpi=dpi)
     return path
 
 # %% ../nbs/03_animation.ipynb #585db423
-def contact_sheet(frames, edges=None, idxs=None, *, parts=None, n: int = 12, cols: int = 6, panel: float = 1.6,
-                  title: str | None = None, box: bool | None = None):
+def contact_sheet(
+    frames,
+    edges=None,
+    idxs=None,
+    *,
+    parts=None,
+    n: int = 12,
+    cols: int = 6,
+    panel: float = 1.6,
+    title: str | None = None,
+    box: bool | None = None,
+):
     "A grid of `n` evenly spaced non-empty frames of a `[T, V, C]` sequence, on shared axes. Returns the pyplot Figure."
     import matplotlib.pyplot as plt
-    frames = _as_frames(frames); T, V = frames.shape[:2]
-    keep = _select(frames, n); parts = resolve_parts(V, edges, idxs, parts)
-    lims = _limits(frames[keep]); labels = _idx_labels(idxs, V); box = V == ROWS_PER_FRAME if box is None else box
-    cols = max(1, min(cols, len(keep))); rows = math.ceil(len(keep) / cols)
+
+    frames = _as_frames(frames)
+    T, V = frames.shape[:2]
+    keep = _select(frames, n)
+    parts = resolve_parts(V, edges, idxs, parts)
+    lims = _limits(frames[keep])
+    labels = _idx_labels(idxs, V)
+    box = V == ROWS_PER_FRAME if box is None else box
+    cols = max(1, min(cols, len(keep)))
+    rows = math.ceil(len(keep) / cols)
     x0, x1, y0, y1 = _box_lims(lims, box)
     aspect = min(max((y1 - y0) / max(x1 - x0, 1e-6), 0.4), 3)
-    fig, axs = plt.subplots(rows, cols, figsize=(cols * panel, rows * (panel * aspect + 0.25) + (0.3 if title else 0)), squeeze=False)
+    fig, axs = plt.subplots(
+        rows, cols, figsize=(cols * panel, rows * (panel * aspect + 0.25) + (0.3 if title else 0)), squeeze=False
+    )
     for ax, k in zip(axs.flat, keep):
         _setup_ax(ax, lims, box=box, ticks=False)
-        FrameDrawer(ax, parts, labels).update(frames[k]); ax.set_title(f"frame {k + 1}/{T}", fontsize=7)
-    for ax in axs.flat[len(keep):]: ax.axis("off")
-    if title: fig.suptitle(title, fontsize=9)
+        FrameDrawer(ax, parts, labels).update(frames[k])
+        ax.set_title(f"frame {k + 1}/{T}", fontsize=7)
+    for ax in axs.flat[len(keep) :]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -270,13 +425,21 @@ def fsd_frames(data, index: int = 0, person: int = 0) -> np.ndarray:
     Joints with confidence 0 (or x = y = 0 when C = 2) become NaN, so zero-padding frames become empty frames."""
     a = np.asarray(data)
     if a.ndim == 5:
-        if not -len(a) <= index < len(a): raise ValueError(f"index {index} out of range for {len(a)} skeletons")
+        if not -len(a) <= index < len(a):
+            raise ValueError(f"index {index} out of range for {len(a)} skeletons")
         a = a[index]
-    if a.ndim != 4: raise ValueError(f"expected a skeleton of shape (C, T, V, M) or (N, C, T, V, M), got shape {list(np.shape(data))}")
+    if a.ndim != 4:
+        raise ValueError(
+            f"expected a skeleton of shape (C, T, V, M) or (N, C, T, V, M), got shape {list(np.shape(data))}"
+        )
     C, T, V, M = a.shape
-    if C not in (2, 3): raise ValueError(f"expected 2 (x, y) or 3 (x, y, confidence) channels first, got C={C} in shape {list(a.shape)}")
-    if not 0 <= person < M: raise ValueError(f"person {person} out of range for M={M}")
-    a = np.asarray(a[..., person], dtype=np.float32).transpose(1, 2, 0)      # (T, V, C)
+    if C not in (2, 3):
+        raise ValueError(
+            f"expected 2 (x, y) or 3 (x, y, confidence) channels first, got C={C} in shape {list(a.shape)}"
+        )
+    if not 0 <= person < M:
+        raise ValueError(f"person {person} out of range for M={M}")
+    a = np.asarray(a[..., person], dtype=np.float32).transpose(1, 2, 0)  # (T, V, C)
     xy = a[..., :2].copy()
     xy[(a[..., 2] <= 0) if C == 3 else (xy == 0).all(-1)] = np.nan
     return xy
@@ -284,19 +447,37 @@ def fsd_frames(data, index: int = 0, person: int = 0) -> np.ndarray:
 # %% ../nbs/03_animation.ipynb #79d455d0
 def _hex(c) -> str:
     from matplotlib.colors import to_hex
+
     return to_hex(c)
 
-def plotly_viewer(frames, edges=None, idxs=None, *, parts=None, three_d: bool = False, max_frames: int | None = 60,
-                  fps: float = 10, title: str | None = None, height: int = 520):
+
+def plotly_viewer(
+    frames,
+    edges=None,
+    idxs=None,
+    *,
+    parts=None,
+    three_d: bool = False,
+    max_frames: int | None = 60,
+    fps: float = 10,
+    title: str | None = None,
+    height: int = 520,
+):
     """An interactive plotly figure of a `[T, V, C]` sequence: one plotly frame per shown frame, a slider and play button,
     hover text with the landmark type and index. `three_d=True` plots (x, z, -y) and needs C >= 3. Returns a go.Figure."""
     import plotly.graph_objects as go
-    frames = _as_frames(frames); T, V, C = frames.shape
-    if three_d and C < 3: raise ValueError(f"three_d=True needs x, y, z but these frames have only C={C} channels")
-    keep = _select(frames, max_frames); parts = resolve_parts(V, edges, idxs, parts)
+
+    frames = _as_frames(frames)
+    T, V, C = frames.shape
+    if three_d and C < 3:
+        raise ValueError(f"three_d=True needs x, y, z but these frames have only C={C} channels")
+    keep = _select(frames, max_frames)
+    parts = resolve_parts(V, edges, idxs, parts)
     text = _idx_labels(idxs, V)
-    def coords(a):                                                      # [n, C] -> plotting axes
+
+    def coords(a):  # [n, C] -> plotting axes
         return (a[:, 0], a[:, 2], -a[:, 1]) if three_d else (a[:, 0], a[:, 1])
+
     def traces(f, full: bool = True):
         "The traces of frame `f`: lines + markers per part; `full=False` gives coordinates only (plotly frames update just those)."
         out = []
@@ -308,50 +489,119 @@ def plotly_viewer(frames, edges=None, idxs=None, *, parts=None, three_d: bool = 
             Trace = go.Scatter3d if three_d else go.Scatter
             xyz = lambda a: dict(zip("xyz", coords(a)))
             if not full:
-                out += [Trace(**xyz(seg)), Trace(**xyz(pts))]; continue
-            hover = [f"{l} (row {i})" + (f", label {text[i]}" if text else "") for l, i in zip(p["labels"], p["points"])]
+                out += [Trace(**xyz(seg)), Trace(**xyz(pts))]
+                continue
+            hover = [
+                f"{l} (row {i})" + (f", label {text[i]}" if text else "") for l, i in zip(p["labels"], p["points"])
+            ]
             tmpl = "%{hovertext}<br>x=%{x:.3f} " + ("z=%{y:.3f}" if three_d else "y=%{y:.3f}") + "<extra></extra>"
-            out += [Trace(**xyz(seg), mode="lines", line=dict(color=col, width=3 if three_d else 1.5), hoverinfo="skip", showlegend=False),
-                    Trace(**xyz(pts), mode="markers", marker=dict(color=col, size=2.5 if three_d else 5), name=p["name"],
-                          hovertext=hover, hovertemplate=tmpl)]
+            out += [
+                Trace(
+                    **xyz(seg),
+                    mode="lines",
+                    line=dict(color=col, width=3 if three_d else 1.5),
+                    hoverinfo="skip",
+                    showlegend=False,
+                ),
+                Trace(
+                    **xyz(pts),
+                    mode="markers",
+                    marker=dict(color=col, size=2.5 if three_d else 5),
+                    name=p["name"],
+                    hovertext=hover,
+                    hovertemplate=tmpl,
+                ),
+            ]
         return out
-    fig = go.Figure(data=traces(frames[keep[0]]),
-                    frames=[go.Frame(data=traces(frames[k], full=False), name=str(int(k))) for k in keep])
-    step = lambda k: dict(method="animate", label=str(int(k) + 1),
-                          args=[[str(int(k))], dict(mode="immediate", frame=dict(duration=0, redraw=three_d), transition=dict(duration=0))])
-    play = dict(label="▶ play", method="animate",
-                args=[None, dict(frame=dict(duration=1000 / fps, redraw=three_d), fromcurrent=True, transition=dict(duration=0))])
-    pause = dict(label="❚❚", method="animate", args=[[None], dict(mode="immediate", frame=dict(duration=0, redraw=False))])
+
+    fig = go.Figure(
+        data=traces(frames[keep[0]]),
+        frames=[go.Frame(data=traces(frames[k], full=False), name=str(int(k))) for k in keep],
+    )
+    step = lambda k: dict(
+        method="animate",
+        label=str(int(k) + 1),
+        args=[
+            [str(int(k))],
+            dict(mode="immediate", frame=dict(duration=0, redraw=three_d), transition=dict(duration=0)),
+        ],
+    )
+    play = dict(
+        label="▶ play",
+        method="animate",
+        args=[
+            None,
+            dict(frame=dict(duration=1000 / fps, redraw=three_d), fromcurrent=True, transition=dict(duration=0)),
+        ],
+    )
+    pause = dict(
+        label="❚❚", method="animate", args=[[None], dict(mode="immediate", frame=dict(duration=0, redraw=False))]
+    )
     x0, x1, y0, y1 = _limits(frames[keep])
-    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-                      updatemenus=[dict(type="buttons", direction="left", x=0, y=0, xanchor="left", yanchor="top", buttons=[play, pause])],
-                      sliders=[dict(active=0, x=0.15, len=0.85, y=0, currentvalue=dict(prefix="frame "), steps=[step(k) for k in keep])],
-                      legend=dict(itemsizing="constant"))
+    fig.update_layout(
+        title=title,
+        height=height,
+        margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+        updatemenus=[
+            dict(type="buttons", direction="left", x=0, y=0, xanchor="left", yanchor="top", buttons=[play, pause])
+        ],
+        sliders=[
+            dict(active=0, x=0.15, len=0.85, y=0, currentvalue=dict(prefix="frame "), steps=[step(k) for k in keep])
+        ],
+        legend=dict(itemsizing="constant"),
+    )
     if three_d:
-        z = frames[keep][..., 2]; z0, z1 = float(np.nanmin(z)), float(np.nanmax(z))
-        fig.update_layout(scene=dict(xaxis=dict(range=[x0, x1], title="x"), yaxis=dict(range=[z0, z1], title="z (depth)"),
-                                     zaxis=dict(range=[-y1, -y0], title="-y (up)"), aspectmode="data"))
+        z = frames[keep][..., 2]
+        z0, z1 = float(np.nanmin(z)), float(np.nanmax(z))
+        fig.update_layout(
+            scene=dict(
+                xaxis=dict(range=[x0, x1], title="x"),
+                yaxis=dict(range=[z0, z1], title="z (depth)"),
+                zaxis=dict(range=[-y1, -y0], title="-y (up)"),
+                aspectmode="data",
+            )
+        )
     else:
         fig.update_xaxes(range=[x0, x1], title="x")
-        fig.update_yaxes(range=[y1, y0], title="y (down)", scaleanchor="x", scaleratio=1)   # reversed: upright
+        fig.update_yaxes(range=[y1, y0], title="y (down)", scaleanchor="x", scaleratio=1)  # reversed: upright
     return fig
 
 # %% ../nbs/03_animation.ipynb #e7e75965
-def frame_scrubber(frames, edges=None, idxs=None, *, parts=None, fps: float = 10, title: str | None = None,
-                   box: bool | None = None, figsize=(4, 4), dpi: int = 70):
+def frame_scrubber(
+    frames,
+    edges=None,
+    idxs=None,
+    *,
+    parts=None,
+    fps: float = 10,
+    title: str | None = None,
+    box: bool | None = None,
+    figsize=(4, 4),
+    dpi: int = 70,
+):
     """An ipywidgets frame scrubber for a `[T, V, C]` sequence: Play + IntSlider over the non-empty frames and the
     drawing as a PNG Image. Returns a VBox; its `slider` and `image` attributes are the two widgets."""
     import ipywidgets as W
-    frames = _as_frames(frames); T, V = frames.shape[:2]
-    keep = _select(frames, None); parts = resolve_parts(V, edges, idxs, parts)
+
+    frames = _as_frames(frames)
+    T, V = frames.shape[:2]
+    keep = _select(frames, None)
+    parts = resolve_parts(V, edges, idxs, parts)
     fig, ax = _figure(figsize, dpi)
     _setup_ax(ax, _limits(frames[keep]), box=V == ROWS_PER_FRAME if box is None else box)
     drawer = FrameDrawer(ax, parts, _idx_labels(idxs, V))
-    if len(parts) > 1: _legend(ax)
+    if len(parts) > 1:
+        _legend(ax)
+
     def render(i: int) -> bytes:
-        drawer.update(frames[keep[i]]); ax.set_title(f"{title + ' · ' if title else ''}frame {keep[i] + 1}/{T}", fontsize=8)
-        buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=dpi); return buf.getvalue()
-    render(0); fig.tight_layout()                                     # room for the title and the legend
+        drawer.update(frames[keep[i]])
+        ax.set_title(f"{title + ' · ' if title else ''}frame {keep[i] + 1}/{T}", fontsize=8)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi)
+        return buf.getvalue()
+
+    render(0)
+    fig.tight_layout()  # room for the title and the legend
     image = W.Image(value=render(0), format="png")
     slider = W.IntSlider(value=0, min=0, max=len(keep) - 1, description="frame", continuous_update=True)
     play = W.Play(value=0, min=0, max=len(keep) - 1, interval=int(1000 / fps))
@@ -362,46 +612,80 @@ def frame_scrubber(frames, edges=None, idxs=None, *, parts=None, fps: float = 10
     return box_
 
 # %% ../nbs/03_animation.ipynb #d6eb716a
-def side_by_side(a, b, titles=("before", "after"), edges=None, idxs=None, *, parts=None, frame: int | None = None,
-                 max_frames: int | None = MAX_FRAMES, fps: float = 10, box: bool | None = None, figsize=(7, 4), dpi: int = 60):
+def side_by_side(
+    a,
+    b,
+    titles=("before", "after"),
+    edges=None,
+    idxs=None,
+    *,
+    parts=None,
+    frame: int | None = None,
+    max_frames: int | None = MAX_FRAMES,
+    fps: float = 10,
+    box: bool | None = None,
+    figsize=(7, 4),
+    dpi: int = 60,
+):
     """Two `[T, V, C]` sequences with the same V, side by side on shared axes (e.g. before/after an augmentation).
 
     Position i shows the same fraction of each sequence (they may differ in length; trailing empty frames, such as zero
     padding, are cut first; other empty frames are drawn empty to keep the two in step). `frame=None`: a FuncAnimation of at
     most `max_frames` positions (show with `animation_html`); `frame=i`: a still pyplot Figure of position i."""
     A, B = _as_frames(a, "a"), _as_frames(b, "b")
-    if A.shape[1] != B.shape[1]: raise ValueError(f"the two sequences need the same number of points, got {A.shape[1]} and {B.shape[1]}")
+    if A.shape[1] != B.shape[1]:
+        raise ValueError(f"the two sequences need the same number of points, got {A.shape[1]} and {B.shape[1]}")
     for s, n in ((A, "a"), (B, "b")):
-        if _empty(s).all(): raise ValueError(f"nothing to draw in {n}: all {len(s)} frame(s) are empty (every point NaN or 0)")
-    A, B = (s[:np.nonzero(~_empty(s))[0][-1] + 1] for s in (A, B))      # cut trailing empty frames (zero padding)
-    if len(titles) != 2: raise ValueError(f"titles must be two strings, got {titles!r}")
-    V = A.shape[1]; parts = resolve_parts(V, edges, idxs, parts); labels = _idx_labels(idxs, V)
+        if _empty(s).all():
+            raise ValueError(f"nothing to draw in {n}: all {len(s)} frame(s) are empty (every point NaN or 0)")
+    A, B = (s[: np.nonzero(~_empty(s))[0][-1] + 1] for s in (A, B))  # cut trailing empty frames (zero padding)
+    if len(titles) != 2:
+        raise ValueError(f"titles must be two strings, got {titles!r}")
+    V = A.shape[1]
+    parts = resolve_parts(V, edges, idxs, parts)
+    labels = _idx_labels(idxs, V)
     n = max(len(A), len(B))
-    pos = np.arange(n) if max_frames is None or n <= max_frames else np.linspace(0, n - 1, max_frames).round().astype(int)
-    at = lambda s, i: int(round(i * (len(s) - 1) / max(n - 1, 1)))          # position i -> frame of sequence s
+    pos = (
+        np.arange(n) if max_frames is None or n <= max_frames else np.linspace(0, n - 1, max_frames).round().astype(int)
+    )
+    at = lambda s, i: int(round(i * (len(s) - 1) / max(n - 1, 1)))  # position i -> frame of sequence s
     lims = _limits(np.concatenate([A[~_empty(A)], B[~_empty(B)]]))
     box = V == ROWS_PER_FRAME if box is None else box
     if frame is not None:
         import matplotlib.pyplot as plt
-        if not 0 <= frame < n: raise ValueError(f"frame {frame} out of range for {n} positions")
+
+        if not 0 <= frame < n:
+            raise ValueError(f"frame {frame} out of range for {n} positions")
         fig, axs = plt.subplots(1, 2, figsize=figsize)
     else:
         from matplotlib.figure import Figure
-        fig = Figure(figsize=figsize, dpi=dpi); axs = fig.subplots(1, 2)
+
+        fig = Figure(figsize=figsize, dpi=dpi)
+        axs = fig.subplots(1, 2)
     drawers, heads = [], []
     for ax in axs:
-        _setup_ax(ax, lims, box=box); drawers.append(FrameDrawer(ax, parts, labels)); heads.append(ax.set_title("", fontsize=8))
+        _setup_ax(ax, lims, box=box)
+        drawers.append(FrameDrawer(ax, parts, labels))
+        heads.append(ax.set_title("", fontsize=8))
+
     def update(i):
         arts = []
         for s, d, h, t in zip((A, B), drawers, heads, titles):
             k = at(s, pos[i] if frame is None else i)
-            arts += d.update(s[k]); h.set_text(f"{t} · frame {k + 1}/{len(s)}" + (" (empty)" if _empty(s[k:k + 1])[0] else ""))
+            arts += d.update(s[k])
+            h.set_text(f"{t} · frame {k + 1}/{len(s)}" + (" (empty)" if _empty(s[k : k + 1])[0] else ""))
         return arts + heads
-    if len(parts) > 1: _legend(axs[1])
+
+    if len(parts) > 1:
+        _legend(axs[1])
     if frame is not None:
-        update(frame); fig.tight_layout(); return fig
+        update(frame)
+        fig.tight_layout()
+        return fig
     from matplotlib.animation import FuncAnimation
-    update(0); fig.tight_layout()
+
+    update(0)
+    fig.tight_layout()
     anim = FuncAnimation(fig, update, frames=len(pos), interval=1000 / fps, repeat=True)
     anim.frame_index, anim.fps = pos, fps
     return anim
@@ -412,39 +696,77 @@ def _load_file(path: Path, index: int = 0):
     suf = path.suffix.lower()
     if suf == ".parquet":
         from sign_notes.data import load_relevant_data_subset
+
         return load_relevant_data_subset(path), "holistic", path.stem
     if suf == ".npy":
         a = np.load(path, mmap_mode="r")
-        if a.ndim == 3 and a.shape[1:] == (ROWS_PER_FRAME, 3): return np.asarray(a, np.float32), "holistic", path.stem
+        if a.ndim == 3 and a.shape[1:] == (ROWS_PER_FRAME, 3):
+            return np.asarray(a, np.float32), "holistic", path.stem
         frames = fsd_frames(a, index=index)
-        return frames, ("body25" if frames.shape[1] == 25 else None), (f"{path.stem}[{index}]" if a.ndim == 5 else path.stem)
-    raise ValueError(f"unsupported input {path.name!r}: expected a Kaggle landmark .parquet or a skeleton .npy ((3, T, 25, 1) or (N, 3, T, 25, 1))")
+        return (
+            frames,
+            ("body25" if frames.shape[1] == 25 else None),
+            (f"{path.stem}[{index}]" if a.ndim == 5 else path.stem),
+        )
+    raise ValueError(
+        f"unsupported input {path.name!r}: expected a Kaggle landmark .parquet or a skeleton .npy ((3, T, 25, 1) or (N, 3, T, 25, 1))"
+    )
+
 
 def animate_file(path, out, max_frames: int | None = 60, fps: float = 10, index: int = 0, dpi: int = 60) -> Path:
     """Animate a Kaggle ISLR `.parquet` (whole body) or an FSD `.npy` skeleton (sample `index` of an (N, 3, T, 25, 1) array)
     into `out` (.gif, or .mp4 when ffmpeg is installed). Returns the written path."""
     path, out = Path(path), Path(out)
-    if not path.exists(): raise FileNotFoundError(f"no such file: {path}")
-    if out.suffix.lower() not in (".gif", ".mp4"): raise ValueError(f"unsupported animation format {out.suffix!r} for {out}: use .gif or .mp4")
-    if out.suffix.lower() == ".mp4" and not ffmpeg_available(): raise RuntimeError(f"cannot write {out}: MP4 needs ffmpeg, which is not installed (write a .gif instead)")
+    if not path.exists():
+        raise FileNotFoundError(f"no such file: {path}")
+    if out.suffix.lower() not in (".gif", ".mp4"):
+        raise ValueError(f"unsupported animation format {out.suffix!r} for {out}: use .gif or .mp4")
+    if out.suffix.lower() == ".mp4" and not ffmpeg_available():
+        raise RuntimeError(f"cannot write {out}: MP4 needs ffmpeg, which is not installed (write a .gif instead)")
     frames, parts, title = _load_file(path, index)
     tall = parts == "body25" or parts == "holistic"
-    anim = animate_frames(frames, [] if parts is None else None, parts=parts, max_frames=max_frames, fps=fps, dpi=dpi,
-                          title=title, figsize=(3.6, 5) if tall else (4, 4))
-    try: return save_animation(anim, out, fps=fps)
+    anim = animate_frames(
+        frames,
+        [] if parts is None else None,
+        parts=parts,
+        max_frames=max_frames,
+        fps=fps,
+        dpi=dpi,
+        title=title,
+        figsize=(3.6, 5) if tall else (4, 4),
+    )
+    try:
+        return save_animation(anim, out, fps=fps)
     finally:
         import matplotlib.pyplot as plt
+
         plt.close(anim._fig)
 
-def tour_figures(frames, out_dir, edges=None, *, parts=None, max_frames: int | None = MAX_FRAMES, fps: float = 10,
-                 name: str = "sequence", n_sheet: int = 12, dpi: int = 60) -> dict[str, Path]:
+
+def tour_figures(
+    frames,
+    out_dir,
+    edges=None,
+    *,
+    parts=None,
+    max_frames: int | None = MAX_FRAMES,
+    fps: float = 10,
+    name: str = "sequence",
+    n_sheet: int = 12,
+    dpi: int = 60,
+) -> dict[str, Path]:
     "Write `<name>.gif` (an animation) and `<name>_sheet.png` (a contact sheet) of a sequence into `out_dir`; returns {'gif':…, 'png':…}."
     import matplotlib.pyplot as plt
-    out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
-    frames = _as_frames(frames); V = frames.shape[1]
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    frames = _as_frames(frames)
+    V = frames.shape[1]
     size = (3.6, 5) if (edges is None and V in (25, ROWS_PER_FRAME)) else (4, 4)
     anim = animate_frames(frames, edges, parts=parts, max_frames=max_frames, fps=fps, dpi=dpi, figsize=size, title=name)
     gif = save_animation(anim, out_dir / f"{name}.gif", fps=fps)
     fig = contact_sheet(frames, edges, parts=parts, n=n_sheet, title=name)
-    png = out_dir / f"{name}_sheet.png"; fig.savefig(png, dpi=70, bbox_inches="tight"); plt.close(fig)
+    png = out_dir / f"{name}_sheet.png"
+    fig.savefig(png, dpi=70, bbox_inches="tight")
+    plt.close(fig)
     return {"gif": gif, "png": png}

@@ -4,6 +4,7 @@ PaddlePaddle segfaults when it is imported after TensorFlow in one process (tf 2
 order works. pytest runs every test file in one process, so when Paddle is installed we import it first, before
 any test module can import TensorFlow. Tests of the import guard itself run in subprocesses.
 """
+
 import importlib.util
 import os
 
@@ -21,7 +22,8 @@ from sign_notes.core import shared_data
 def real_islr():
     "The real ISLR competition sequence beside the project, or skip."
     p = shared_data("islr", "16069_10042041.parquet")
-    if p is None: pytest.skip("../shared/data/islr/16069_10042041.parquet is absent: the real-sequence check needs it")
+    if p is None:
+        pytest.skip("../shared/data/islr/16069_10042041.parquet is absent: the real-sequence check needs it")
     return p
 
 
@@ -29,5 +31,6 @@ def real_islr():
 def real_fsd():
     "The real FSD skeleton beside the project, or skip."
     p = shared_data("fsd", "example_skeleton.npy")
-    if p is None: pytest.skip("../shared/data/fsd/example_skeleton.npy is absent: the real-skeleton check needs it")
+    if p is None:
+        pytest.skip("../shared/data/fsd/example_skeleton.npy is absent: the real-skeleton check needs it")
     return p

@@ -2,6 +2,7 @@
 
 numpy only: no Paddle and no TensorFlow needed. The AutoPadding checks run on synthetic arrays; the same checks on
 PaddleVideo's real clip (../shared/data/fsd/example_skeleton.npy) skip with a reason when it is absent."""
+
 import json
 import subprocess
 import sys
@@ -26,7 +27,7 @@ def padded_clip():
     "A synthetic skater like the real example: 117 real frames (x, y, confidence) then zeros, in a 2500-frame array."
     clip = np.zeros((3, 2500, 25, 1), np.float32)
     clip[:, :117] = synth_fsd_clip(3, 117, np.random.default_rng(0))
-    clip[:, :117, 8] += 0.01                      # the MidHip is never "lost": every real frame has a non-zero value
+    clip[:, :117, 8] += 0.01  # the MidHip is never "lost": every real frame has a non-zero value
     return clip
 
 
@@ -49,31 +50,33 @@ def test_autopadding_pads_to_1000(padded_clip):
 def test_autopadding_samples_down_to_100(padded_clip):
     out = AutoPadding(100)({"data": padded_clip, "label": 0})["data"]
     assert out.shape == (3, 100, 25, 1)
-    index = np.linspace(0, 116, 100).round().astype(int)          # first and last REAL frames, evenly spaced
+    index = np.linspace(0, 116, 100).round().astype(int)  # first and last REAL frames, evenly spaced
     np.testing.assert_array_equal(out, padded_clip[:, index])
-    np.testing.assert_array_equal(out[:, -1], padded_clip[:, 116])  # the seed's linspace(0, T, w) ends on frame 117: padding
-    assert np.all(np.any(out != 0, axis=(0, 2, 3)))                 # no padding frame sneaks in
+    np.testing.assert_array_equal(
+        out[:, -1], padded_clip[:, 116]
+    )  # the seed's linspace(0, T, w) ends on frame 117: padding
+    assert np.all(np.any(out != 0, axis=(0, 2, 3)))  # no padding frame sneaks in
 
 
 def test_autopadding_clip_that_fills_its_array():
-    clip = np.arange(1.0, 41.0)[None, :, None, None] * np.ones((2, 40, 25, 1))   # 40 real frames in a 40-frame array
-    with pytest.raises(IndexError):                                 # the seed's index includes frame 40
+    clip = np.arange(1.0, 41.0)[None, :, None, None] * np.ones((2, 40, 25, 1))  # 40 real frames in a 40-frame array
+    with pytest.raises(IndexError):  # the seed's index includes frame 40
         clip[:, np.linspace(0, 40, 10).astype("int64")]
     out = AutoPadding(10)(clip)
     assert out.shape == (2, 10, 25, 1)
     np.testing.assert_array_equal(out[0, :, 0, 0], np.linspace(1, 40, 10).round())
-    np.testing.assert_array_equal(AutoPadding(40)(clip), clip)     # exactly the window: kept as it is
+    np.testing.assert_array_equal(AutoPadding(40)(clip), clip)  # exactly the window: kept as it is
 
 
 def test_autopadding_counts_frames_that_sum_to_zero_or_less():
     rng = np.random.default_rng(0)
-    clip = np.zeros((2, 30, 25, 1))                                 # x, y only, 20 real frames, then padding
+    clip = np.zeros((2, 30, 25, 1))  # x, y only, 20 real frames, then padding
     clip[:, :20] = rng.uniform(-0.4, 0.4, (2, 20, 25, 1))
-    clip[:, 0] = np.abs(clip[:, 0])                                 # a first frame the seed counts too
-    clip[:, 12:19] = -np.abs(clip[:, 12:19])                        # real frames 12..18 sum to < 0 ...
-    clip[0, 19], clip[1, 19] = 0.25, -0.25                          # ... and the last one to exactly 0
-    clip[:, 5] = 0                                                  # a missed frame in the middle stays a frame
-    assert 1 <= seed_get_frame_num(clip) <= 12                      # the seed cuts the clip short
+    clip[:, 0] = np.abs(clip[:, 0])  # a first frame the seed counts too
+    clip[:, 12:19] = -np.abs(clip[:, 12:19])  # real frames 12..18 sum to < 0 ...
+    clip[0, 19], clip[1, 19] = 0.25, -0.25  # ... and the last one to exactly 0
+    clip[:, 5] = 0  # a missed frame in the middle stays a frame
+    assert 1 <= seed_get_frame_num(clip) <= 12  # the seed cuts the clip short
     assert AutoPadding(30).get_frame_num(clip) == 20
     out = AutoPadding(25)(clip)
     np.testing.assert_array_equal(out[:, :20], clip[:, :20])
@@ -84,11 +87,11 @@ def test_autopadding_counts_frames_that_sum_to_zero_or_less():
 def test_autopadding_random_subset_is_sorted():
     np.random.seed(0)
     clip = np.arange(1.0, 41.0)[None, :, None, None] * np.ones((2, 40, 25, 1))
-    clip = np.concatenate([clip, np.zeros((2, 20, 25, 1))], axis=1)   # 40 real frames + 20 of padding
+    clip = np.concatenate([clip, np.zeros((2, 20, 25, 1))], axis=1)  # 40 real frames + 20 of padding
     for _ in range(20):
         frames = AutoPadding(10, random_pad=True)(clip)[0, :, 0, 0]
-        assert np.all(np.diff(frames) > 0)                          # time runs forward, no frame twice
-        assert set(frames) <= set(range(1, 41))                     # real frames only
+        assert np.all(np.diff(frames) > 0)  # time runs forward, no frame twice
+        assert set(frames) <= set(range(1, 41))  # real frames only
 
 
 def test_autopadding_random_pad_keeps_the_clip_whole():
@@ -96,12 +99,12 @@ def test_autopadding_random_pad_keeps_the_clip_whole():
     for _ in range(10):
         out = AutoPadding(30, random_pad=True)(clip)
         real = np.flatnonzero(np.any(out != 0, axis=(0, 2, 3)))
-        assert len(real) == 10 and real[-1] - real[0] == 9          # one block, at some offset
+        assert len(real) == 10 and real[-1] - real[0] == 9  # one block, at some offset
         np.testing.assert_array_equal(out[:, real], clip)
 
 
 def test_autopadding_edge_cases():
-    assert AutoPadding(5)(np.zeros((2, 9, 25, 1))).shape == (2, 5, 25, 1)   # all zeros: 0 real frames
+    assert AutoPadding(5)(np.zeros((2, 9, 25, 1))).shape == (2, 5, 25, 1)  # all zeros: 0 real frames
     assert AutoPadding(5).get_frame_num(np.zeros((2, 9, 25, 1))) == 0
     with pytest.raises(ValueError, match=r"\(C, T, V, M\)"):
         AutoPadding(10)(np.zeros((5, 25, 1)))
@@ -136,7 +139,8 @@ def test_autopadding_real_clip_that_fills_its_array(example):
 
 
 def test_autopadding_real_frames_that_sum_to_zero_or_less(example):
-    short = np.zeros_like(example[:2]); short[:, :58] = example[:2, :58]   # x, y only: frames 50..57 sum to <= 0
+    short = np.zeros_like(example[:2])
+    short[:, :58] = example[:2, :58]  # x, y only: frames 50..57 sum to <= 0
     assert seed_get_frame_num(short) == 50
     assert AutoPadding(10).get_frame_num(short) == 58
 
@@ -147,12 +151,12 @@ def test_synthetic_fsd_layout(tmp_path):
     data, labels = load_fsd(root)
     assert data.shape == (12, 3, 40, 25, 1) and data.dtype == np.float32
     assert labels.dtype == np.int64 and sorted(np.bincount(labels)) == [3] * 4
-    for clip in data:                                              # real frames, then only zeros
+    for clip in data:  # real frames, then only zeros
         n = AutoPadding(40).get_frame_num(clip)
         assert 12 <= n <= 40 and not np.asarray(clip[:, n:]).any()
     assert json.loads((root / "synthetic.json").read_text())["n_classes"] == 4
     again = make_synthetic_fsd(tmp_path / "again", n_classes=4, n_per_class=3, T=40, seed=0)
-    np.testing.assert_array_equal(np.load(again / "train_data.npy"), np.asarray(data))   # deterministic
+    np.testing.assert_array_equal(np.load(again / "train_data.npy"), np.asarray(data))  # deterministic
 
 
 def test_load_fsd_errors(tmp_path):

@@ -1,6 +1,7 @@
 """Tests for sign_notes.islr.preprocess, .augment and .tfrecord (issue 6): the Preprocess layer against a literal
 transcription of the seed's, TFLite conversion with builtin ops only, flip_lr, Hypothesis properties of augment_fn,
 bit-equal TFRecord round trips, participant folds, and clear errors on bad input."""
+
 import json
 import os
 
@@ -15,11 +16,28 @@ from sign_notes.data import load_relevant_data_subset, make_synthetic_islr, read
 from sign_notes.landmarks import LHAND, POINT_LANDMARKS, RHAND
 from sign_notes.islr.preprocess import CHANNELS, MAX_LEN, NUM_CLASSES, PAD, Preprocess
 import sign_notes.islr.augment as augment_mod
-from sign_notes.islr.augment import (augment_fn, flip_lr, resample, spatial_mask, spatial_random_affine, temporal_crop,
-                                     temporal_mask)
-from sign_notes.islr.tfrecord import (count_data_items, crc32c, decode_tfrec, fold_files, get_tfrec_dataset,
-                                      has_usable_frame, make_folds, preprocess, serialize_example, write_tfrecord,
-                                      write_tfrecords)
+from sign_notes.islr.augment import (
+    augment_fn,
+    flip_lr,
+    resample,
+    spatial_mask,
+    spatial_random_affine,
+    temporal_crop,
+    temporal_mask,
+)
+from sign_notes.islr.tfrecord import (
+    count_data_items,
+    crc32c,
+    decode_tfrec,
+    fold_files,
+    get_tfrec_dataset,
+    has_usable_frame,
+    make_folds,
+    preprocess,
+    serialize_example,
+    write_tfrecord,
+    write_tfrecords,
+)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -31,17 +49,53 @@ from sign_notes.islr.tfrecord import (count_data_items, crc32c, decode_tfrec, fo
 # ---------------------------------------------------------------------------------------------------------------
 SEED_ROWS_PER_FRAME = 543
 SEED_MAX_LEN = 384
-SEED_PAD = -100.
+SEED_PAD = -100.0
 SEED_NUM_CLASSES = 250
 
 SEED_NOSE = [1, 2, 98, 327]
 SEED_LNOSE = [98]
 SEED_RNOSE = [327]
-SEED_LIP = [0,
-    61, 185, 40, 39, 37, 267, 269, 270, 409,
-    291, 146, 91, 181, 84, 17, 314, 405, 321, 375,
-    78, 191, 80, 81, 82, 13, 312, 311, 310, 415,
-    95, 88, 178, 87, 14, 317, 402, 318, 324, 308,
+SEED_LIP = [
+    0,
+    61,
+    185,
+    40,
+    39,
+    37,
+    267,
+    269,
+    270,
+    409,
+    291,
+    146,
+    91,
+    181,
+    84,
+    17,
+    314,
+    405,
+    321,
+    375,
+    78,
+    191,
+    80,
+    81,
+    82,
+    13,
+    312,
+    311,
+    310,
+    415,
+    95,
+    88,
+    178,
+    87,
+    14,
+    317,
+    402,
+    318,
+    324,
+    308,
 ]
 SEED_LLIP = [84, 181, 91, 146, 61, 185, 40, 39, 37, 87, 178, 88, 95, 78, 191, 80, 81, 82]
 SEED_RLIP = [314, 405, 321, 375, 291, 409, 270, 269, 267, 317, 402, 318, 324, 308, 415, 310, 311, 312]
@@ -49,12 +103,40 @@ SEED_POSE = [500, 502, 504, 501, 503, 505, 512, 513]
 SEED_LPOSE = [513, 505, 503, 501]
 SEED_RPOSE = [512, 504, 502, 500]
 SEED_REYE = [
-    33, 7, 163, 144, 145, 153, 154, 155, 133,
-    246, 161, 160, 159, 158, 157, 173,
+    33,
+    7,
+    163,
+    144,
+    145,
+    153,
+    154,
+    155,
+    133,
+    246,
+    161,
+    160,
+    159,
+    158,
+    157,
+    173,
 ]
 SEED_LEYE = [
-    263, 249, 390, 373, 374, 380, 381, 382, 362,
-    466, 388, 387, 386, 385, 384, 398,
+    263,
+    249,
+    390,
+    373,
+    374,
+    380,
+    381,
+    382,
+    362,
+    466,
+    388,
+    387,
+    386,
+    385,
+    384,
+    398,
 ]
 SEED_LHAND = list(range(468, 489))
 SEED_RHAND = list(range(522, 543))
@@ -62,45 +144,61 @@ SEED_POINT_LANDMARKS = SEED_LIP + SEED_LHAND + SEED_RHAND + SEED_NOSE + SEED_REY
 SEED_NUM_NODES = len(SEED_POINT_LANDMARKS)
 SEED_CHANNELS = 6 * SEED_NUM_NODES
 
+
 def ref_tf_nan_mean(x, axis=0, keepdims=False):
-    return tf.reduce_sum(tf.where(tf.math.is_nan(x), tf.zeros_like(x), x), axis=axis, keepdims=keepdims) / tf.reduce_sum(tf.where(tf.math.is_nan(x), tf.zeros_like(x), tf.ones_like(x)), axis=axis, keepdims=keepdims)
+    return tf.reduce_sum(
+        tf.where(tf.math.is_nan(x), tf.zeros_like(x), x), axis=axis, keepdims=keepdims
+    ) / tf.reduce_sum(tf.where(tf.math.is_nan(x), tf.zeros_like(x), tf.ones_like(x)), axis=axis, keepdims=keepdims)
+
 
 def ref_tf_nan_std(x, center=None, axis=0, keepdims=False):
     if center is None:
-        center = ref_tf_nan_mean(x, axis=axis,  keepdims=True)
+        center = ref_tf_nan_mean(x, axis=axis, keepdims=True)
     d = x - center
     return tf.math.sqrt(ref_tf_nan_mean(d * d, axis=axis, keepdims=keepdims))
+
 
 def ref_preprocess(inputs, max_len=SEED_MAX_LEN, point_landmarks=SEED_POINT_LANDMARKS):
     inputs = tf.constant(inputs, tf.float32)
     if tf.rank(inputs) == 3:
-        x = inputs[None,...]
+        x = inputs[None, ...]
     else:
         x = inputs
 
-    mean = ref_tf_nan_mean(tf.gather(x, [17], axis=2), axis=[1,2], keepdims=True)
-    mean = tf.where(tf.math.is_nan(mean), tf.constant(0.5,x.dtype), mean)
-    x = tf.gather(x, point_landmarks, axis=2) #N,T,P,C
-    std = ref_tf_nan_std(x, center=mean, axis=[1,2], keepdims=True)
+    mean = ref_tf_nan_mean(tf.gather(x, [17], axis=2), axis=[1, 2], keepdims=True)
+    mean = tf.where(tf.math.is_nan(mean), tf.constant(0.5, x.dtype), mean)
+    x = tf.gather(x, point_landmarks, axis=2)  # N,T,P,C
+    std = ref_tf_nan_std(x, center=mean, axis=[1, 2], keepdims=True)
 
-    x = (x - mean)/std
+    x = (x - mean) / std
 
     if max_len is not None:
-        x = x[:,:max_len]
+        x = x[:, :max_len]
     length = tf.shape(x)[1]
-    x = x[...,:2]
+    x = x[..., :2]
 
-    dx = tf.cond(tf.shape(x)[1]>1,lambda:tf.pad(x[:,1:] - x[:,:-1], [[0,0],[0,1],[0,0],[0,0]]),lambda:tf.zeros_like(x))
+    dx = tf.cond(
+        tf.shape(x)[1] > 1,
+        lambda: tf.pad(x[:, 1:] - x[:, :-1], [[0, 0], [0, 1], [0, 0], [0, 0]]),
+        lambda: tf.zeros_like(x),
+    )
 
-    dx2 = tf.cond(tf.shape(x)[1]>2,lambda:tf.pad(x[:,2:] - x[:,:-2], [[0,0],[0,2],[0,0],[0,0]]),lambda:tf.zeros_like(x))
+    dx2 = tf.cond(
+        tf.shape(x)[1] > 2,
+        lambda: tf.pad(x[:, 2:] - x[:, :-2], [[0, 0], [0, 2], [0, 0], [0, 0]]),
+        lambda: tf.zeros_like(x),
+    )
 
-    x = tf.concat([
-        tf.reshape(x, (-1,length,2*len(point_landmarks))),
-        tf.reshape(dx, (-1,length,2*len(point_landmarks))),
-        tf.reshape(dx2, (-1,length,2*len(point_landmarks))),
-    ], axis = -1)
+    x = tf.concat(
+        [
+            tf.reshape(x, (-1, length, 2 * len(point_landmarks))),
+            tf.reshape(dx, (-1, length, 2 * len(point_landmarks))),
+            tf.reshape(dx2, (-1, length, 2 * len(point_landmarks))),
+        ],
+        axis=-1,
+    )
 
-    x = tf.where(tf.math.is_nan(x),tf.constant(0.,x.dtype),x)
+    x = tf.where(tf.math.is_nan(x), tf.constant(0.0, x.dtype), x)
 
     return x.numpy()
 
@@ -125,12 +223,18 @@ def real(real_islr):
 def test_constants_and_landmarks_are_the_seeds():
     "The order of POINT_LANDMARKS is the order of the model's input columns: values *and* order must be the seed's."
     from sign_notes import landmarks as lm
+
     assert lm.LIP == SEED_LIP and lm.LIP[0] == 0
     for name in ("LLIP", "RLIP", "NOSE", "LNOSE", "RNOSE", "REYE", "LEYE", "LHAND", "RHAND", "POSE", "LPOSE", "RPOSE"):
         assert list(getattr(lm, name)) == globals()[f"SEED_{name}"], name
     assert POINT_LANDMARKS == SEED_POINT_LANDMARKS
-    assert (lm.ROWS_PER_FRAME, MAX_LEN, PAD, NUM_CLASSES, CHANNELS) == \
-           (SEED_ROWS_PER_FRAME, SEED_MAX_LEN, SEED_PAD, SEED_NUM_CLASSES, SEED_CHANNELS)
+    assert (lm.ROWS_PER_FRAME, MAX_LEN, PAD, NUM_CLASSES, CHANNELS) == (
+        SEED_ROWS_PER_FRAME,
+        SEED_MAX_LEN,
+        SEED_PAD,
+        SEED_NUM_CLASSES,
+        SEED_CHANNELS,
+    )
     assert Preprocess().point_landmarks == SEED_POINT_LANDMARKS and Preprocess().max_len == SEED_MAX_LEN
 
 
@@ -143,10 +247,12 @@ def test_preprocess_hand_built():
     out = Preprocess()(x).numpy()
     assert out.shape == (1, 1, CHANNELS) == (1, 1, 708)
     xy = out[0, 0, :236].reshape(118, 2)
-    expected = np.repeat(np.where(np.arange(118)[:, None] < 59, -1.0, 1.0), 2, 1) / np.sqrt(117 / 118)  # 117 points at d, 1 at 0
+    expected = np.repeat(np.where(np.arange(118)[:, None] < 59, -1.0, 1.0), 2, 1) / np.sqrt(
+        117 / 118
+    )  # 117 points at d, 1 at 0
     expected[POINT_LANDMARKS.index(17)] = 0.0
     np.testing.assert_allclose(xy, expected, atol=1e-5)
-    assert (out[0, 0, 236:] == 0).all()                          # one frame: no motion
+    assert (out[0, 0, 236:] == 0).all()  # one frame: no motion
 
     # two frames moving by +0.1 in x: dx = 0.1/std on frame 0, 0 on the last frame; dx2 all 0; nothing NaN
     y = np.full((2, 543, 3), np.nan, np.float32)
@@ -155,12 +261,12 @@ def test_preprocess_hand_built():
     y[1, POINT_LANDMARKS[60:], 0] = 0.5
     y[:, 17] = [0.5, 0.5, 0.0]
     o = Preprocess()(y).numpy()[0]
-    std_x = np.sqrt((58 * 0.1 ** 2) / (2 * 118))                 # 58 of 236 point-frames are 0.1 off the centre
+    std_x = np.sqrt((58 * 0.1**2) / (2 * 118))  # 58 of 236 point-frames are 0.1 off the centre
     dx = o[:, 236:472].reshape(2, 118, 2)
     np.testing.assert_allclose(dx[0, 60:, 0], 0.1 / std_x, rtol=1e-5)
     np.testing.assert_allclose(dx[0, :60], 0, atol=1e-6)
     assert (dx[1] == 0).all() and (o[:, 472:] == 0).all()
-    assert not np.isnan(o).any()                                 # y's std is 0 -> 0/0 -> NaN -> 0
+    assert not np.isnan(o).any()  # y's std is 0 -> 0/0 -> NaN -> 0
 
 
 def test_preprocess_missing_centre_falls_back_to_half():
@@ -212,13 +318,16 @@ def test_preprocess_in_graphs():
 def test_preprocess_converts_to_tflite_with_builtin_ops_only():
     class Module(tf.Module):
         def __init__(self):
-            super().__init__(); self.prep = Preprocess()
+            super().__init__()
+            self.prep = Preprocess()
+
         @tf.function(input_signature=[tf.TensorSpec([None, 543, 3], tf.float32, name="inputs")])
         def __call__(self, inputs):
             return {"outputs": self.prep(inputs)}
+
     m = Module()
     conv = tf.lite.TFLiteConverter.from_concrete_functions([m.__call__.get_concrete_function()], m)
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]          # no SELECT_TF_OPS
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # no SELECT_TF_OPS
     interp = tf.lite.Interpreter(model_content=conv.convert())
     ops = {d["op_name"] for d in interp._get_ops_details()}
     assert not any(o.startswith("Flex") or o == "CUSTOM" for o in ops), ops
@@ -235,15 +344,22 @@ def test_flip_lr_twice_is_identity_synthetic(tmp_path):
     root = make_synthetic_islr(tmp_path / "s", n_signs=3, n_per_sign=1, n_participants=1, seed=1, progress=False)
     for p in (root / "train_landmark_files").rglob("*.parquet"):
         x = load_relevant_data_subset(p)
-        np.testing.assert_allclose(flip_lr(flip_lr(x)).numpy(), x, atol=1e-6)      # NaN in the same places
+        np.testing.assert_allclose(flip_lr(flip_lr(x)).numpy(), x, atol=1e-6)  # NaN in the same places
     x = random_frames(7)
     f = flip_lr(x).numpy()
-    np.testing.assert_allclose(f[:, RHAND], np.stack([1 - x[:, LHAND, 0], x[:, LHAND, 1], x[:, LHAND, 2]], -1), atol=1e-6)
+    np.testing.assert_allclose(
+        f[:, RHAND], np.stack([1 - x[:, LHAND, 0], x[:, LHAND, 1], x[:, LHAND, 2]], -1), atol=1e-6
+    )
     np.testing.assert_allclose(flip_lr(f).numpy(), x, atol=1e-6)
 
 
-SEED_PAIRS = {"hand": (SEED_LHAND, SEED_RHAND), "lip": (SEED_LLIP, SEED_RLIP), "eye": (SEED_LEYE, SEED_REYE),
-              "nose": (SEED_LNOSE, SEED_RNOSE), "pose": (SEED_LPOSE, SEED_RPOSE)}
+SEED_PAIRS = {
+    "hand": (SEED_LHAND, SEED_RHAND),
+    "lip": (SEED_LLIP, SEED_RLIP),
+    "eye": (SEED_LEYE, SEED_REYE),
+    "nose": (SEED_LNOSE, SEED_RNOSE),
+    "pose": (SEED_LPOSE, SEED_RPOSE),
+}
 
 
 def mirror(a):
@@ -268,15 +384,21 @@ def test_flip_lr_swaps_each_pair_directly(p_missing):
 def test_flip_lr_twice_is_identity_real(real):
     np.testing.assert_allclose(flip_lr(flip_lr(real)).numpy(), real, atol=1e-6)
     f = flip_lr(real).numpy()
-    assert np.isnan(f[:, LHAND]).all() and not np.isnan(f[:, RHAND]).all()      # the left-handed signer now signs right
+    assert np.isnan(f[:, LHAND]).all() and not np.isnan(f[:, RHAND]).all()  # the left-handed signer now signs right
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(T=st.integers(1, 600), seed=st.integers(0, 2**31 - 1), p_missing=st.sampled_from([0.0, 0.3, 0.9, 1.0]),
-       always=st.booleans(), max_len=st.sampled_from([None, 1, 32, MAX_LEN]))
+@given(
+    T=st.integers(1, 600),
+    seed=st.integers(0, 2**31 - 1),
+    p_missing=st.sampled_from([0.0, 0.3, 0.9, 1.0]),
+    always=st.booleans(),
+    max_len=st.sampled_from([None, 1, 32, MAX_LEN]),
+)
 def test_augment_keeps_dtype_points_and_data(T, seed, p_missing, always, max_len):
     x = random_frames(T, seed=seed % 1000, p_missing=p_missing)
-    if np.isnan(x).all(): x[T // 2, 500] = [0.5, 0.5, 0.0]                         # "where the input had data"
+    if np.isnan(x).all():
+        x[T // 2, 500] = [0.5, 0.5, 0.0]  # "where the input had data"
     y = augment_fn(x, always=always, max_len=max_len, seed=seed).numpy()
     assert y.dtype == np.float32 and y.ndim == 3 and y.shape[1:] == (543, 3)
     assert 1 <= len(y) and (max_len is None or len(y) <= max_len)
@@ -290,9 +412,11 @@ def test_augment_seeded_reproducible_eager_and_graph():
     a, b = augment_fn(x, max_len=32, seed=7).numpy(), augment_fn(x, max_len=32, seed=7).numpy()
     np.testing.assert_array_equal(a, b)
     assert augment_fn(x, always=True, seed=7).numpy().tobytes() != augment_fn(x, always=True, seed=8).numpy().tobytes()
-    g = tf.function(lambda v, s: augment_fn(v, max_len=32, seed=s),
-                    input_signature=[tf.TensorSpec([None, 543, 3]), tf.TensorSpec([2], tf.int64)])
-    np.testing.assert_allclose(g(x, tf.constant([7, 0], tf.int64)).numpy(), a, atol=1e-6)   # graph rewrites: 1 ulp
+    g = tf.function(
+        lambda v, s: augment_fn(v, max_len=32, seed=s),
+        input_signature=[tf.TensorSpec([None, 543, 3]), tf.TensorSpec([2], tf.int64)],
+    )
+    np.testing.assert_allclose(g(x, tf.constant([7, 0], tf.int64)).numpy(), a, atol=1e-6)  # graph rewrites: 1 ulp
     for fn in (resample, spatial_random_affine, temporal_crop, temporal_mask, spatial_mask):
         np.testing.assert_array_equal(fn(x, seed=3).numpy(), fn(x, seed=3).numpy())
 
@@ -309,25 +433,26 @@ def test_spatial_mask_hides_exactly_one_square():
     "On a 100 x 100 grid of points: the hidden points are exactly those in one square of side 0.2 to 0.4; nothing else moves."
     g = (np.arange(100) + 0.5) / 100
     X, Y = np.meshgrid(g, g, indexing="ij")
-    pts = np.stack([X, Y, np.full_like(X, 0.3)], -1).astype(np.float32)          # [100, 100, 3]
+    pts = np.stack([X, Y, np.full_like(X, 0.3)], -1).astype(np.float32)  # [100, 100, 3]
     sides, n_hiding = [], 0
     for seed in range(40):
         m = spatial_mask(pts, seed=seed).numpy()
         hidden = np.isnan(m).all(-1)
-        assert (np.isnan(m).any(-1) == hidden).all()                                 # x, y and z together
+        assert (np.isnan(m).any(-1) == hidden).all()  # x, y and z together
         np.testing.assert_array_equal(m[~hidden], pts[~hidden])
-        if not hidden.any(): continue                                                # the square fell off the image
+        if not hidden.any():
+            continue  # the square fell off the image
         n_hiding += 1
         xs, ys = pts[hidden, 0], pts[hidden, 1]
         px, py = pts[..., 0], pts[..., 1]
         box = (px >= xs.min()) & (px <= xs.max()) & (py >= ys.min()) & (py <= ys.max())
-        assert (hidden == box).all(), seed                                           # one axis-aligned rectangle
+        assert (hidden == box).all(), seed  # one axis-aligned rectangle
         wx, wy = np.ptp(xs), np.ptp(ys)
         assert wx <= 0.4 + 1e-6 and wy <= 0.4 + 1e-6, (seed, wx, wy)
-        if xs.max() < 0.99 and ys.max() < 0.99:                                      # not cut by the image's edge
-            assert abs(wx - wy) <= 0.021 and wx >= 0.2 - 0.021, (seed, wx, wy)     # a square of side 0.2 to 0.4
+        if xs.max() < 0.99 and ys.max() < 0.99:  # not cut by the image's edge
+            assert abs(wx - wy) <= 0.021 and wx >= 0.2 - 0.021, (seed, wx, wy)  # a square of side 0.2 to 0.4
             sides.append(max(wx, wy))
-    assert n_hiding >= 10 and len(sides) >= 5 and max(sides) - min(sides) > 0.05     # and the side varies
+    assert n_hiding >= 10 and len(sides) >= 5 and max(sides) - min(sides) > 0.05  # and the side varies
     # the same on [T, 543, 3] landmarks
     x = random_frames(5, seed=4, p_missing=0.0)
     m = spatial_mask(x, size=(0.3, 0.3), seed=2).numpy()
@@ -337,19 +462,29 @@ def test_spatial_mask_hides_exactly_one_square():
 # The seed's augment_fn: P(resample) 0.8 with rate (0.5, 1.5), P(flip_lr) 0.5, temporal_crop(max_len) whenever
 # max_len is given, P(spatial_random_affine) 0.75 with its default ranges, P(temporal_mask) 0.5, P(spatial_mask) 0.5.
 SEED_PROBS = {"resample": 0.8, "flip_lr": 0.5, "spatial_random_affine": 0.75, "temporal_mask": 0.5, "spatial_mask": 0.5}
-SEED_EXTRA_ARGS = {"resample": ((0.5, 1.5),), "flip_lr": (), "spatial_random_affine": (), "temporal_mask": (),
-                   "spatial_mask": (), "temporal_crop": (16,)}
+SEED_EXTRA_ARGS = {
+    "resample": ((0.5, 1.5),),
+    "flip_lr": (),
+    "spatial_random_affine": (),
+    "temporal_mask": (),
+    "spatial_mask": (),
+    "temporal_crop": (16,),
+}
 
 
 def spy_on_steps(monkeypatch):
     "Replace augment_fn's steps by spies that record their extra arguments and return x unchanged."
     calls = []
+
     def spy(name):
         def f(x, *args, **kwargs):
             calls[-1][name] = args + tuple(v for k, v in kwargs.items() if k != "seed")
             return x
+
         return f
-    for name in SEED_EXTRA_ARGS: monkeypatch.setattr(augment_mod, name, spy(name))
+
+    for name in SEED_EXTRA_ARGS:
+        monkeypatch.setattr(augment_mod, name, spy(name))
     return calls
 
 
@@ -365,32 +500,34 @@ def test_augment_fn_probabilities(monkeypatch, seeded):
     for name, p in SEED_PROBS.items():
         freq = np.mean([name in c for c in calls])
         assert abs(freq - p) < 0.05, f"{name}: applied in {freq:.3f} of {n} calls, the seed's p = {p}"
-    assert all("temporal_crop" in c for c in calls)                                   # max_len given: always cropped
-    all_five = np.mean([all(k in c for k in SEED_PROBS) for c in calls])              # independent draws
+    assert all("temporal_crop" in c for c in calls)  # max_len given: always cropped
+    all_five = np.mean([all(k in c for k in SEED_PROBS) for c in calls])  # independent draws
     assert abs(all_five - np.prod(list(SEED_PROBS.values()))) < 0.03
-    for c in calls:                                                                   # the seed's arguments
-        for name, args in c.items(): assert args == SEED_EXTRA_ARGS[name], (name, args)
+    for c in calls:  # the seed's arguments
+        for name, args in c.items():
+            assert args == SEED_EXTRA_ARGS[name], (name, args)
     # always=True: every step; no max_len: no crop
-    calls.clear(); calls.append({})
+    calls.clear()
+    calls.append({})
     augment_mod.augment_fn(x, always=True, seed=0 if seeded else None, keep_data=False)
     assert set(calls[0]) == set(SEED_PROBS)
 
 
 def affine_params(out):
     "(scale, shear, shear along x?, degree, shift) of spatial_random_affine, from the images of 4 points; and the offset check."
-    shift = out[0, 2]                       # z of the origin: s * 0 + shift
-    s = out[3, 2] - shift                   # z of (0, 0, 1): s + shift
-    b = out[0, :2]                          # xy' = xy @ A + b
-    M = np.stack([out[1, :2] - b, out[2, :2] - b]) / s             # = Shear @ Rotation
-    MMt = M @ M.T                                                   # = Shear @ Shear.T
+    shift = out[0, 2]  # z of the origin: s * 0 + shift
+    s = out[3, 2] - shift  # z of (0, 0, 1): s + shift
+    b = out[0, :2]  # xy' = xy @ A + b
+    M = np.stack([out[1, :2] - b, out[2, :2] - b]) / s  # = Shear @ Rotation
+    MMt = M @ M.T  # = Shear @ Shear.T
     shear, along_x = MMt[0, 1], MMt[0, 0] >= MMt[1, 1]
     Sh = np.array([[1, shear], [0, 1]]) if along_x else np.array([[1, 0], [shear, 1]])
     R = np.linalg.solve(Sh, M)
     degree = np.degrees(np.arctan2(R[0, 1], R[0, 0]))
-    centre = np.array([0.5, 0.5]) + (np.array([0, shear]) if along_x else np.array([shear, 0]))   # [shear_y, shear_x]
-    b_expected = -centre @ R + centre + shift                      # rotation about the (sheared) image centre
+    centre = np.array([0.5, 0.5]) + (np.array([0, shear]) if along_x else np.array([shear, 0]))  # [shear_y, shear_x]
+    b_expected = -centre @ R + centre + shift  # rotation about the (sheared) image centre
     np.testing.assert_allclose(b, b_expected, atol=1e-5)
-    np.testing.assert_allclose(R @ R.T, np.eye(2), atol=1e-5)      # a rotation indeed
+    np.testing.assert_allclose(R @ R.T, np.eye(2), atol=1e-5)  # a rotation indeed
     return s, shear, along_x, degree, shift
 
 
@@ -407,7 +544,7 @@ def test_spatial_random_affine_ranges(seeded):
     assert np.abs(shear).max() <= 0.15 + eps and shear.min() < -0.12 and shear.max() > 0.12
     assert np.abs(degree).max() <= 30 + 1e-2 and degree.min() < -25 and degree.max() > 25
     assert np.abs(shift).max() <= 0.1 + eps and shift.min() < -0.08 and shift.max() > 0.08
-    assert 0.35 < along_x.mean() < 0.65                                           # x or y, a fair coin
+    assert 0.35 < along_x.mean() < 0.65  # x or y, a fair coin
     # (affine_params also checked that the shift is one scalar for x, y and z, and the rotation's centre)
 
 
@@ -415,13 +552,16 @@ def test_spatial_random_affine_ranges(seeded):
 # TFRecords
 # ---------------------------------------------------------------------------------------------------------------
 def test_crc32c():
-    assert crc32c(b"123456789") == 0xE3069283                     # the standard check value
-    def loop(d):                                                  # the textbook bit-by-bit CRC-32C
+    assert crc32c(b"123456789") == 0xE3069283  # the standard check value
+
+    def loop(d):  # the textbook bit-by-bit CRC-32C
         c = 0xFFFFFFFF
         for byte in d:
             c ^= byte
-            for _ in range(8): c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
+            for _ in range(8):
+                c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
         return c ^ 0xFFFFFFFF
+
     for n in (0, 3, 63, 64, 65, 1000, 4099):
         d = np.random.default_rng(n).integers(0, 256, n, dtype=np.uint8).tobytes()
         assert crc32c(d) == loop(d), n
@@ -433,12 +573,17 @@ def test_tfrecord_round_trip_bit_equal(tmp_path):
     recs = [serialize_example(x, 3), serialize_example(x[:1], 2**40)]
     assert write_tfrecord(tmp_path / "a-2.tfrecords", recs) == 2
     back = [decode_tfrec(r) for r in tf.data.TFRecordDataset(str(tmp_path / "a-2.tfrecords"), compression_type="GZIP")]
-    assert back[0]["coordinates"].numpy().tobytes() == x.tobytes()          # bit-equal, NaN payloads included
+    assert back[0]["coordinates"].numpy().tobytes() == x.tobytes()  # bit-equal, NaN payloads included
     assert back[1]["coordinates"].numpy().tobytes() == x[:1].tobytes()
     assert [int(b["sign"]) for b in back] == [3, 2**40]
-    ex = tf.train.Example(features=tf.train.Features(feature={
-        "coordinates": tf.train.Feature(bytes_list=tf.train.BytesList(value=[x.tobytes()])),
-        "sign": tf.train.Feature(int64_list=tf.train.Int64List(value=[3]))}))
+    ex = tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                "coordinates": tf.train.Feature(bytes_list=tf.train.BytesList(value=[x.tobytes()])),
+                "sign": tf.train.Feature(int64_list=tf.train.Int64List(value=[3])),
+            }
+        )
+    )
     assert tf.train.Example.FromString(recs[0]) == ex
 
 
@@ -465,7 +610,7 @@ def test_conversion_round_trip_and_counts(converted):
             assert r["coordinates"].numpy().tobytes() == load_relevant_data_subset(root / row.path).tobytes()
             assert int(r["sign"]) == sign_map[row.sign]
     conv = json.loads((out / "conversion.json").read_text())
-    assert conv["workers"] == 2 and conv["worker_frameworks"] == []     # workers never load TensorFlow or Paddle
+    assert conv["workers"] == 2 and conv["worker_frameworks"] == []  # workers never load TensorFlow or Paddle
 
 
 def test_no_participant_in_two_folds(converted):
@@ -491,13 +636,15 @@ def test_get_tfrec_dataset(converted):
     root, out, files = converted
     ds = get_tfrec_dataset(files, batch_size=4, max_len=16, augment=True, shuffle=8, repeat=True, seed=1)
     (x1, y1), (x2, y2) = list(ds.take(2))
-    assert x1.shape == (4, 16, CHANNELS) and y1.shape == (4, 4)                  # num_classes from the sign map
-    pad = (x1.numpy() == PAD).all(-1)                                            # [4, 16]: padded frames
-    assert pad.any() and not (x1.numpy()[~pad] == PAD).any()                     # PAD only in padded frames...
-    assert (np.diff(pad.astype(int), axis=1) >= 0).all()                         # ...after the real ones
+    assert x1.shape == (4, 16, CHANNELS) and y1.shape == (4, 4)  # num_classes from the sign map
+    pad = (x1.numpy() == PAD).all(-1)  # [4, 16]: padded frames
+    assert pad.any() and not (x1.numpy()[~pad] == PAD).any()  # PAD only in padded frames...
+    assert (np.diff(pad.astype(int), axis=1) >= 0).all()  # ...after the real ones
     np.testing.assert_array_equal(y1.numpy().sum(1), 1)
-    (z1, _), = list(get_tfrec_dataset(files, batch_size=4, max_len=16, augment=True, shuffle=8, repeat=True, seed=1).take(1))
-    np.testing.assert_array_equal(x1.numpy(), z1.numpy())                        # seeded: reproducible
+    ((z1, _),) = list(
+        get_tfrec_dataset(files, batch_size=4, max_len=16, augment=True, shuffle=8, repeat=True, seed=1).take(1)
+    )
+    np.testing.assert_array_equal(x1.numpy(), z1.numpy())  # seeded: reproducible
     xb, yb = next(iter(get_tfrec_dataset(files, batch_size=3, max_len=None, num_classes=NUM_CLASSES)))
     assert xb.shape[0] == 3 and xb.shape[2] == CHANNELS and yb.shape == (3, NUM_CLASSES)
 
@@ -519,7 +666,8 @@ def test_all_nan_input():
         Preprocess()(nan)
     with pytest.raises(ValueError, match="all-NaN"):
         augment_fn(nan)
-    only_pose = nan.copy(); only_pose[:, 500] = 0.5                  # no point the model reads
+    only_pose = nan.copy()
+    only_pose[:, 500] = 0.5  # no point the model reads
     with pytest.raises(ValueError, match="all-NaN.*118 points"):
         Preprocess()(only_pose)
     with pytest.raises(ValueError, match="sequence 1 of the batch"):
@@ -527,7 +675,7 @@ def test_all_nan_input():
 
 
 def test_bad_input_in_graphs():
-    with pytest.raises(ValueError, match="543, 3"):                  # static shape: caught when traced
+    with pytest.raises(ValueError, match="543, 3"):  # static shape: caught when traced
         tf.function(Preprocess(), input_signature=[tf.TensorSpec([None, 543, 2], tf.float32)]).get_concrete_function()
     with pytest.raises(ValueError, match="no TFRecord files"):
         get_tfrec_dataset([])
@@ -537,16 +685,31 @@ def test_bad_input_in_graphs():
 def test_records_without_usable_frame_are_filtered_out(tmp_path, seed):
     "One record with no usable frame must not stop the pipeline: it is dropped, the others go through."
     nan = np.full((3, 543, 3), np.nan, np.float32)
-    only_pose = nan.copy(); only_pose[:, 500] = 0.5                  # data, but none of the 118 points
+    only_pose = nan.copy()
+    only_pose[:, 500] = 0.5  # data, but none of the 118 points
     good = random_frames(4, seed=2, p_missing=0.0)
-    recs = [serialize_example(nan, 0), serialize_example(good, 1), serialize_example(only_pose, 0), serialize_example(good[:2], 1)]
+    recs = [
+        serialize_example(nan, 0),
+        serialize_example(good, 1),
+        serialize_example(only_pose, 0),
+        serialize_example(good[:2], 1),
+    ]
     write_tfrecord(tmp_path / "mixed-4.tfrecords", recs)
-    out = list(get_tfrec_dataset([tmp_path / "mixed-4.tfrecords"], batch_size=None, max_len=None, num_classes=2,
-                                 augment=seed is not None, seed=seed))
+    out = list(
+        get_tfrec_dataset(
+            [tmp_path / "mixed-4.tfrecords"],
+            batch_size=None,
+            max_len=None,
+            num_classes=2,
+            augment=seed is not None,
+            seed=seed,
+        )
+    )
     assert len(out) == 2
-    if seed is None: assert [len(x) for x, _ in out] == [4, 2]                   # not augmented: the two good ones
+    if seed is None:
+        assert [len(x) for x, _ in out] == [4, 2]  # not augmented: the two good ones
     assert [y.numpy().tolist() for _, y in out] == [[0.0, 1.0]] * 2
-    (xb, yb), = list(get_tfrec_dataset([tmp_path / "mixed-4.tfrecords"], batch_size=4, max_len=8, num_classes=2))
+    ((xb, yb),) = list(get_tfrec_dataset([tmp_path / "mixed-4.tfrecords"], batch_size=4, max_len=8, num_classes=2))
     assert xb.shape == (2, 8, CHANNELS)
     assert [bool(has_usable_frame(v)) for v in (nan, good, only_pose)] == [False, True, False]
     assert bool(has_usable_frame({"coordinates": tf.constant(good), "sign": tf.constant(1, tf.int64)}))
@@ -561,13 +724,18 @@ def test_sign_outside_num_classes_is_an_error(tmp_path):
     write_tfrecord(tmp_path / "big-1.tfrecords", [serialize_example(x, 7)])
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"(?s)sign \(x\) is not below num_classes = 3.*7"):
         next(iter(get_tfrec_dataset([tmp_path / "big-1.tfrecords"], batch_size=1, num_classes=3)))
-    with pytest.raises(tf.errors.InvalidArgumentError, match="num_classes = 7"):      # the boundary: 7 is not < 7
+    with pytest.raises(tf.errors.InvalidArgumentError, match="num_classes = 7"):  # the boundary: 7 is not < 7
         preprocess({"coordinates": tf.constant(x), "sign": tf.constant(7, tf.int64)}, num_classes=7)
     _, y = preprocess({"coordinates": tf.constant(x), "sign": tf.constant(7, tf.int64)}, num_classes=8)
     assert y.numpy().argmax() == 7 and y.numpy().sum() == 1
-    neg = tf.train.Example(features=tf.train.Features(feature={                     # serialize_example refuses < 0
-        "coordinates": tf.train.Feature(bytes_list=tf.train.BytesList(value=[x.tobytes()])),
-        "sign": tf.train.Feature(int64_list=tf.train.Int64List(value=[-1]))})).SerializeToString()
+    neg = tf.train.Example(
+        features=tf.train.Features(
+            feature={  # serialize_example refuses < 0
+                "coordinates": tf.train.Feature(bytes_list=tf.train.BytesList(value=[x.tobytes()])),
+                "sign": tf.train.Feature(int64_list=tf.train.Int64List(value=[-1])),
+            }
+        )
+    ).SerializeToString()
     write_tfrecord(tmp_path / "neg-1.tfrecords", [neg])
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"(?s)sign \(x\) is negative.*-1"):
         next(iter(get_tfrec_dataset([tmp_path / "neg-1.tfrecords"], batch_size=1, num_classes=3, seed=0)))
@@ -575,6 +743,7 @@ def test_sign_outside_num_classes_is_an_error(tmp_path):
 
 def test_count_data_items_names():
     from pathlib import Path
+
     assert count_data_items(["gs://b/islr-5fold/fold0-3-1000.tfrecords", Path("x/fold1-0-5.tfrecords")]) == 1005
     assert count_data_items([]) == 0
     with pytest.raises(ValueError, match=r"'/data/train\.tfrecords'.*'-<count>\.'"):
@@ -595,29 +764,71 @@ def test_conversion_refuses_to_mix_with_old_files(converted):
 def load_benchmark():
     import importlib.util
     from pathlib import Path
+
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "islr_input_pipeline.py"
     spec = importlib.util.spec_from_file_location("islr_input_pipeline", path)
-    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
     return mod
 
 
 def test_benchmark_limits_real_data_and_cleans_up(tmp_path, monkeypatch, capsys):
     bench = load_benchmark()
-    assert bench.resolve_limit(None, real=True) == 200                 # never the whole 94k (~23 GB) by default
+    assert bench.resolve_limit(None, real=True) == 200  # never the whole 94k (~23 GB) by default
     assert bench.resolve_limit(None, real=False) is None
     assert bench.resolve_limit(0, real=True) is None and bench.resolve_limit(50, real=True) == 50
     made = []
+
     def mkdtemp(prefix=""):
-        d = tmp_path / f"{prefix}{len(made)}"; d.mkdir(); made.append(d); return str(d)
+        d = tmp_path / f"{prefix}{len(made)}"
+        d.mkdir()
+        made.append(d)
+        return str(d)
+
     monkeypatch.setattr(bench.tempfile, "mkdtemp", mkdtemp)
-    bench.main(["--synthetic", "--n-signs", "2", "--n-per-sign", "2", "--participants", "2", "--folds", "2",
-                "--workers", "1", "--repeats", "1", "--batch-size", "4", "--max-len", "8"])
+    bench.main(
+        [
+            "--synthetic",
+            "--n-signs",
+            "2",
+            "--n-per-sign",
+            "2",
+            "--participants",
+            "2",
+            "--folds",
+            "2",
+            "--workers",
+            "1",
+            "--repeats",
+            "1",
+            "--batch-size",
+            "4",
+            "--max-len",
+            "8",
+        ]
+    )
     out = capsys.readouterr().out
     assert "4 sequences" in out and "sequences/s" in out and " frames" in out
-    assert made and not any(d.exists() for d in made)                  # its temporary folder is gone
-    def boom(*a, **k): raise RuntimeError("interrupted")
+    assert made and not any(d.exists() for d in made)  # its temporary folder is gone
+
+    def boom(*a, **k):
+        raise RuntimeError("interrupted")
+
     monkeypatch.setattr("sign_notes.islr.tfrecord.write_tfrecords", boom)
     with pytest.raises(RuntimeError, match="interrupted"):
-        bench.main(["--synthetic", "--n-signs", "2", "--n-per-sign", "1", "--participants", "1", "--folds", "1", "--repeats", "1"])
-    assert len(made) == 2 and not made[1].exists()                     # deleted on an error too
-
+        bench.main(
+            [
+                "--synthetic",
+                "--n-signs",
+                "2",
+                "--n-per-sign",
+                "1",
+                "--participants",
+                "1",
+                "--folds",
+                "1",
+                "--repeats",
+                "1",
+            ]
+        )
+    assert len(made) == 2 and not made[1].exists()  # deleted on an error too

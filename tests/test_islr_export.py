@@ -1,4 +1,5 @@
 """ISLR TFLite submission (issue 7): signature, agreement with Keras, ensembles, predict_file's errors."""
+
 import json
 import warnings
 
@@ -66,21 +67,26 @@ def test_ensemble_is_the_mean_of_its_models(exported):
 
 def test_conversion_refuses_ops_outside_the_builtins():
     "export_tflite's converter allows TFLite builtins only: an op that needs Flex fails the conversion, not the scoring."
+
     class NeedsFlex(tf.Module):
         @tf.function(input_signature=[tf.TensorSpec([None, 2, 2], tf.float32, name="inputs")])
-        def __call__(self, x): return {"outputs": tf.linalg.det(x)}
+        def __call__(self, x):
+            return {"outputs": tf.linalg.det(x)}
+
     with pytest.raises(Exception, match="flex op"):
         _convert(NeedsFlex())
 
 
 def test_export_refuses_bad_arguments(exported, tmp_path):
-    with pytest.raises(ValueError, match=".tflite"): export_tflite(exported["m1"], tmp_path / "x.bin")
+    with pytest.raises(ValueError, match=".tflite"):
+        export_tflite(exported["m1"], tmp_path / "x.bin")
     with pytest.raises(ValueError, match="same number of classes"):
         export_tflite([exported["m1"], get_model(max_len=None, dim=32, num_classes=3)], tmp_path / "x.tflite")
 
 
 def test_predict_file_names_signs_from_the_map_beside_the_model(exported, tmp_path):
     from sign_notes.data import write_landmark_parquet
+
     pq = write_landmark_parquet(_frames(12), tmp_path / "seq.parquet")
     top = predict_file(pq, exported["single"], k=3)
     assert len(top) == 3 and all(s.startswith("sign") for s, _ in top)
@@ -90,17 +96,28 @@ def test_predict_file_names_signs_from_the_map_beside_the_model(exported, tmp_pa
 def test_predict_bad_input(exported, tmp_path):
     bad = tmp_path / "bad.parquet"
     pd.DataFrame({"frame": [0], "x": [0.1], "y": [0.2]}).to_parquet(bad)
-    with pytest.raises(ValueError, match="missing column"): predict_file(bad, exported["single"])
-    junk = tmp_path / "junk.parquet"; junk.write_text("not parquet")
-    with pytest.raises(ValueError, match="not a readable parquet"): predict_file(junk, exported["single"])
-    with pytest.raises(FileNotFoundError, match="no parquet file"): predict_file(tmp_path / "none.parquet", exported["single"])
-    with pytest.raises(FileNotFoundError, match="no TFLite file"): predict_frames(_frames(3), tmp_path / "none.tflite")
-    with pytest.raises(ValueError, match="all-NaN"): predict_frames(np.full((3, 543, 3), np.nan, "float32"), exported["single"])
-    with pytest.raises(ValueError, match="543"): predict_frames(np.zeros((3, 500, 3), "float32"), exported["single"])
-    with pytest.raises(ValueError, match="10 outputs"): predict_frames(_frames(3), exported["single"], sign_map={"a": 0})
-    junk = tmp_path / "junk.tflite"; junk.write_text("not a model")
-    with pytest.raises(ValueError, match=f"{str(junk)!r} is not a TFLite model"): predict_frames(_frames(3), junk)
-    with pytest.raises(ValueError, match="is not a TFLite model"): tflite_runner(b"not a model")
+    with pytest.raises(ValueError, match="missing column"):
+        predict_file(bad, exported["single"])
+    junk = tmp_path / "junk.parquet"
+    junk.write_text("not parquet")
+    with pytest.raises(ValueError, match="not a readable parquet"):
+        predict_file(junk, exported["single"])
+    with pytest.raises(FileNotFoundError, match="no parquet file"):
+        predict_file(tmp_path / "none.parquet", exported["single"])
+    with pytest.raises(FileNotFoundError, match="no TFLite file"):
+        predict_frames(_frames(3), tmp_path / "none.tflite")
+    with pytest.raises(ValueError, match="all-NaN"):
+        predict_frames(np.full((3, 543, 3), np.nan, "float32"), exported["single"])
+    with pytest.raises(ValueError, match="543"):
+        predict_frames(np.zeros((3, 500, 3), "float32"), exported["single"])
+    with pytest.raises(ValueError, match="10 outputs"):
+        predict_frames(_frames(3), exported["single"], sign_map={"a": 0})
+    junk = tmp_path / "junk.tflite"
+    junk.write_text("not a model")
+    with pytest.raises(ValueError, match=f"{str(junk)!r} is not a TFLite model"):
+        predict_frames(_frames(3), junk)
+    with pytest.raises(ValueError, match="is not a TFLite model"):
+        tflite_runner(b"not a model")
 
 
 def test_train_islr_main_exports_at_the_training_length(tmp_path):
@@ -108,9 +125,11 @@ def test_train_islr_main_exports_at_the_training_length(tmp_path):
     import keras
     from sign_notes.data import make_synthetic_islr
     from sign_notes.islr.train import train_islr_main
+
     data = make_synthetic_islr(tmp_path / "data", n_signs=3, n_per_sign=6, n_participants=2, seed=0, progress=False)
-    res = train_islr_main(quick=True, data_dir=data, out_dir=tmp_path / "run", epoch=1, dim=32, max_len=16,
-                          awp=False, verbose=0)
+    res = train_islr_main(
+        quick=True, data_dir=data, out_dir=tmp_path / "run", epoch=1, dim=32, max_len=16, awp=False, verbose=0
+    )
     assert res["max_len"] == 16
     model = keras.models.load_model(res["model_path"])
     x = _frames(40, seed=3)

@@ -2,6 +2,7 @@
 
 Paddle only: this file never imports TensorFlow. The import-guard tests run in subprocesses, with a stand-in module
 named "tensorflow" (so they need no TensorFlow install); one extra test uses the real TensorFlow when it is installed."""
+
 import importlib.util
 import subprocess
 import sys
@@ -14,10 +15,17 @@ from paddle.static import InputSpec
 
 from sign_notes.data import make_synthetic_islr, read_train_csv
 from sign_notes.fsd import AutoPadding, load_fsd, make_synthetic_fsd
-from sign_notes.stgcn.data import (FSDDataset, ISLRHandDataset, fsd_split, hands_to_stgcn, make_fsd_loaders,
-                                   make_islr_loaders, participant_split)
+from sign_notes.stgcn.data import (
+    FSDDataset,
+    ISLRHandDataset,
+    fsd_split,
+    hands_to_stgcn,
+    make_fsd_loaders,
+    make_islr_loaders,
+    participant_split,
+)
 from sign_notes.stgcn.export import export_stgcn, load_exported, max_abs_diff
-from sign_notes.stgcn.model import (STGCN_framework, count_parameters, einsum, graph_contract, use_seed_einsum)
+from sign_notes.stgcn.model import STGCN_framework, count_parameters, einsum, graph_contract, use_seed_einsum
 import sign_notes.stgcn.train as stgcn_train
 from sign_notes.stgcn.train import PRESETS, load_checkpoint, train_stgcn
 
@@ -42,7 +50,7 @@ def test_output_shapes(model):
     with paddle.no_grad():
         assert model.backbone(x).shape == [2, 256, 1, 1]
         assert model(x).shape == [2, 30]
-        assert model(paddle.randn([1, 2, 16, 25, 2])).shape == [1, 30]   # two persons share the weights
+        assert model(paddle.randn([1, 2, 16, 25, 2])).shape == [1, 30]  # two persons share the weights
 
 
 def test_edge_importance_parameters(model):
@@ -52,10 +60,13 @@ def test_edge_importance_parameters(model):
     assert all(bool((p == 1).all()) for p in imp)
     assert all(not p.stop_gradient for p in imp)
     assert model.backbone.A.shape == [3, 25, 25]
-    assert [n for n, _ in model.named_buffers()] == ["backbone.A"]   # the only buffer
+    assert [n for n, _ in model.named_buffers()] == ["backbone.A"]  # the only buffer
     frozen = [n for n, p in model.named_parameters() if p.stop_gradient]  # BatchNorm statistics: parameters, frozen
     assert frozen and all(n.endswith(("_mean", "_variance")) for n in frozen)
-    assert count_parameters(STGCN_framework(num_classes=30, edge_importance_weighting=False)) == 3_090_880 - 10 * 3 * 25 * 25
+    assert (
+        count_parameters(STGCN_framework(num_classes=30, edge_importance_weighting=False))
+        == 3_090_880 - 10 * 3 * 25 * 25
+    )
 
 
 @pytest.mark.parametrize("shape", [[2, 16, 25, 2], [2, 3, 16, 25, 1], [2, 2, 16, 21, 1]])
@@ -66,10 +77,14 @@ def test_bad_input_shape_names_the_layout(model, shape):
 
 def test_graph_contract_equals_seed_einsum():
     paddle.seed(1)
-    x = paddle.randn([2, 3, 8, 12, 25]); A = paddle.rand([3, 25, 25])
-    x.stop_gradient = False; A.stop_gradient = False
-    y1 = graph_contract(x, A); gx1, gA1 = paddle.grad(y1.sum() * 1.0, [x, A])
-    y2 = einsum(x, A); gx2, gA2 = paddle.grad(y2.sum() * 1.0, [x, A])
+    x = paddle.randn([2, 3, 8, 12, 25])
+    A = paddle.rand([3, 25, 25])
+    x.stop_gradient = False
+    A.stop_gradient = False
+    y1 = graph_contract(x, A)
+    gx1, gA1 = paddle.grad(y1.sum() * 1.0, [x, A])
+    y2 = einsum(x, A)
+    gx2, gA2 = paddle.grad(y2.sum() * 1.0, [x, A])
     np.testing.assert_allclose(y1.numpy(), y2.numpy(), atol=1e-4)
     np.testing.assert_allclose(y1.numpy(), np.einsum("nkctv,kvw->nctw", x.numpy(), A.numpy()), atol=1e-4)
     np.testing.assert_allclose(gx1.numpy(), gx2.numpy(), atol=1e-4)
@@ -108,7 +123,7 @@ def test_fsd_dataset_and_loaders(tmp_path):
     assert list(va) == [0, 7, 14] and len(tr) == 18
     data, labels = load_fsd(root)
     valid = FSDDataset(root, "valid", window_size=20)
-    for i, j in enumerate(valid.indices):                          # the padded clip, confidence channel dropped
+    for i, j in enumerate(valid.indices):  # the padded clip, confidence channel dropped
         x, y = valid[i]
         assert x.shape == (2, 20, 25, 1) and x.dtype == np.float32 and y == labels[j]
         np.testing.assert_array_equal(x, AutoPadding(20)(np.asarray(data[j]))[:2])
@@ -121,9 +136,10 @@ def test_fsd_dataset_and_loaders(tmp_path):
 
 def test_hands_to_stgcn_on_real_recording(real_islr):
     from sign_notes.data import load_relevant_data_subset
+
     clip = hands_to_stgcn(load_relevant_data_subset(real_islr), window_size=16)
     assert clip.shape == (3, 16, 21, 1)
-    assert AutoPadding(16).get_frame_num(clip) == 6               # the left hand is seen in 6 frames
+    assert AutoPadding(16).get_frame_num(clip) == 6  # the left hand is seen in 6 frames
 
 
 def test_participant_split_holds_out_whole_signers():
@@ -147,7 +163,7 @@ def test_islr_loaders_split_by_participant(tmp_path):
     train_dl, valid_dl = make_islr_loaders(root, window_size=8, batch_size=4)
     tr, va = train_dl.dataset.indices, valid_dl.dataset.indices
     assert len(tr) + len(va) == 20 and len(va) > 0
-    assert not set(pids[tr]) & set(pids[va])                       # every-7th would put every signer on both sides
+    assert not set(pids[tr]) & set(pids[va])  # every-7th would put every signer on both sides
     np.testing.assert_array_equal(ISLRHandDataset(root, "valid", 8).indices, va)
     xb, yb = next(iter(train_dl))
     assert xb.shape == [4, 3, 8, 21, 1] and yb.shape == [4]
@@ -176,23 +192,32 @@ def test_train_loop_saves_and_reloads_best(tmp_path, monkeypatch):
     saved = {k: np.asarray(v) for k, v in paddle.load(str(ckpt), return_numpy=True).items()}
     best, last = snapshots[1], snapshots[2]
     assert set(saved) == set(best)
-    for k in best: np.testing.assert_array_equal(saved[k], best[k], err_msg=k)
-    assert any(not np.array_equal(best[k], last[k]) for k in best)   # training went on after the best epoch
+    for k in best:
+        np.testing.assert_array_equal(saved[k], best[k], err_msg=k)
+    assert any(not np.array_equal(best[k], last[k]) for k in best)  # training went on after the best epoch
 
     fresh = load_checkpoint(STGCN_framework(num_classes=2, base_channels=4), ckpt)
     ref = STGCN_framework(num_classes=2, base_channels=4)
     ref.set_state_dict({k: paddle.to_tensor(v) for k, v in best.items()})
-    fresh.eval(); ref.eval(); m.eval()
+    fresh.eval()
+    ref.eval()
+    m.eval()
     x = paddle.to_tensor(np.random.default_rng(0).normal(size=(4, 2, 8, 25, 1)).astype("float32"))
     with paddle.no_grad():
-        np.testing.assert_array_equal(fresh(x).numpy(), ref(x).numpy())     # the reloaded model IS epoch 2
-        assert not np.allclose(fresh(x).numpy(), m(x).numpy())              # and not the final one
+        np.testing.assert_array_equal(fresh(x).numpy(), ref(x).numpy())  # the reloaded model IS epoch 2
+        assert not np.allclose(fresh(x).numpy(), m(x).numpy())  # and not the final one
 
 
 def test_full_preset_is_the_originals():
     "PaddleVideo's configs/recognition/stgcn/stgcn_fsd.yaml: batch 64, epochs = T_max = 60, lr 0.05, window 350."
     full = PRESETS["full"]
-    assert (full["batch_size"], full["epochs"], full["lr"], full["window_size"], full["n_classes"]) == (64, 60, 0.05, 350, 30)
+    assert (full["batch_size"], full["epochs"], full["lr"], full["window_size"], full["n_classes"]) == (
+        64,
+        60,
+        0.05,
+        350,
+        30,
+    )
 
 
 # ---------------------------------------------------------------- export
@@ -204,7 +229,7 @@ def test_jit_save_load_round_trip(tmp_path, model, num_person):
     x = paddle.randn([3, 2, 12, 25, num_person])
     assert max_abs_diff(model, loaded, x) < 1e-4
     with paddle.no_grad():
-        assert loaded(x[:1]).shape == [1, 30]                      # the batch axis stays free
+        assert loaded(x[:1]).shape == [1, 30]  # the batch axis stays free
 
 
 def test_jit_round_trip_hand_model(tmp_path):
@@ -247,7 +272,7 @@ def test_blocked_tensorflow_is_not_a_loaded_one():
 
 
 def test_import_after_real_tensorflow_raises_clear_error():
-    if importlib.util.find_spec("tensorflow") is None:            # find_spec does not import it
+    if importlib.util.find_spec("tensorflow") is None:  # find_spec does not import it
         pytest.skip("TensorFlow is not installed: the stand-in module tests above cover the guard")
     res = run_python("import tensorflow; import sign_notes.stgcn")
     assert res.returncode == 1, res.stderr[-2000:]

@@ -1,7 +1,9 @@
 "Tests of sign_notes.viz: animations, viewers and the file helpers (matplotlib's Agg backend, small sizes)."
+
 import re, subprocess, sys
 
 import matplotlib
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
@@ -11,9 +13,23 @@ from PIL import Image
 from sign_notes.data import write_landmark_parquet
 from sign_notes.graph import FSD10_EDGES
 from sign_notes.landmarks import HAND_CONNECTIONS, LHAND, RHAND, POINT_LANDMARKS
-from sign_notes.viz import (MAX_FRAMES, animate_file, animate_frames, animation_html, body_parts, contact_sheet,
-                            ffmpeg_available, filter_nans, frame_scrubber, fsd_frames, plot_frame, plotly_viewer,
-                            save_animation, side_by_side, tour_figures)
+from sign_notes.viz import (
+    MAX_FRAMES,
+    animate_file,
+    animate_frames,
+    animation_html,
+    body_parts,
+    contact_sheet,
+    ffmpeg_available,
+    filter_nans,
+    frame_scrubber,
+    fsd_frames,
+    plot_frame,
+    plotly_viewer,
+    save_animation,
+    side_by_side,
+    tour_figures,
+)
 
 SMALL = dict(dpi=30, figsize=(2, 2))
 # some tests build an animation only to look at its artists, never rendering it
@@ -25,8 +41,10 @@ def holistic(T=8, seed=0, empty=(), rh_missing=()):
     rng = np.random.default_rng(seed)
     x = rng.uniform(0.2, 0.8, (T, 543, 3)).astype(np.float32)
     x[:, :, 2] -= 0.5
-    for t in rh_missing: x[t, RHAND] = np.nan
-    for t in empty: x[t] = np.nan
+    for t in rh_missing:
+        x[t, RHAND] = np.nan
+    for t in empty:
+        x[t] = np.nan
     return x
 
 
@@ -36,7 +54,7 @@ def skeleton(T=12, pad=5, seed=0):
     out = np.zeros((3, T + pad, 25, 1))
     out[:2, :T, :, 0] = rng.uniform(-0.3, 0.3, (2, T, 25))
     out[2, :T] = 0.8
-    out[:, 2, 4] = 0                                  # right wrist not found in frame 3
+    out[:, 2, 4] = 0  # right wrist not found in frame 3
     return out
 
 
@@ -76,7 +94,7 @@ def test_gif_and_jshtml_have_one_frame_per_nonempty_frame_up_to_the_cap(tmp_path
 def test_default_cap_keeps_notebooks_small():
     anim = animate_frames(holistic(MAX_FRAMES + 20)[:, LHAND], HAND_CONNECTIONS, **SMALL)
     assert len(anim.frame_index) == MAX_FRAMES
-    assert anim.frame_index[0] == 0 and anim.frame_index[-1] == MAX_FRAMES + 19    # spread over the whole sequence
+    assert anim.frame_index[0] == 0 and anim.frame_index[-1] == MAX_FRAMES + 19  # spread over the whole sequence
 
 
 def test_plotly_figure_has_one_frame_per_input_frame():
@@ -84,7 +102,7 @@ def test_plotly_figure_has_one_frame_per_input_frame():
     fig = plotly_viewer(x)
     assert len(fig.frames) == 9
     assert len(fig.layout.sliders[0].steps) == 9
-    assert fig.layout.yaxis.range[0] > fig.layout.yaxis.range[1]          # y reversed: upright
+    assert fig.layout.yaxis.range[0] > fig.layout.yaxis.range[1]  # y reversed: upright
     hover = [t.hovertext[0] for t in fig.data if t.mode == "markers"]
     assert any(h.startswith("left_hand 0") for h in hover) and any(h.startswith("pose 0") for h in hover)
     fig3 = plotly_viewer(x[:3], three_d=True)
@@ -93,9 +111,16 @@ def test_plotly_figure_has_one_frame_per_input_frame():
 
 def test_all_nan_sequence_raises_nothing_to_draw(tmp_path):
     x = np.full((5, 21, 3), np.nan, np.float32)
-    for f in (lambda: animate_frames(x, HAND_CONNECTIONS), lambda: plotly_viewer(x), lambda: contact_sheet(x),
-              lambda: frame_scrubber(x), lambda: plot_frame(x[0]), lambda: tour_figures(x, tmp_path)):
-        with pytest.raises(ValueError, match="nothing to draw"): f()
+    for f in (
+        lambda: animate_frames(x, HAND_CONNECTIONS),
+        lambda: plotly_viewer(x),
+        lambda: contact_sheet(x),
+        lambda: frame_scrubber(x),
+        lambda: plot_frame(x[0]),
+        lambda: tour_figures(x, tmp_path),
+    ):
+        with pytest.raises(ValueError, match="nothing to draw"):
+            f()
 
 
 def test_a_single_frame_works(tmp_path):
@@ -111,13 +136,13 @@ def test_a_nan_hand_is_not_drawn_at_the_origin():
     x = holistic(3, rh_missing=(0, 1, 2))
     ax = plot_frame(x[0])
     drawn = np.concatenate([l.get_xydata() for l in ax.lines])
-    assert not (drawn == 0).all(1).any()                                   # nothing at (0, 0)
+    assert not (drawn == 0).all(1).any()  # nothing at (0, 0)
     rh = [l for l in ax.lines if l.get_label() == "right hand"][0]
-    assert np.isnan(rh.get_xydata()).all()                                 # the right hand's points are simply absent
+    assert np.isnan(rh.get_xydata()).all()  # the right hand's points are simply absent
     lh = [l for l in ax.lines if l.get_label() == "left hand"][0]
     assert np.isfinite(lh.get_xydata()).all(1).sum() == 21
-    assert ax.get_ylim()[0] > ax.get_ylim()[1]                             # y axis pointing down: upright
-    assert np.isnan(x[0, RHAND]).all()                                     # and the input is not overwritten with zeros
+    assert ax.get_ylim()[0] > ax.get_ylim()[1]  # y axis pointing down: upright
+    assert np.isnan(x[0, RHAND]).all()  # and the input is not overwritten with zeros
 
 
 def test_nan_hand_stays_hidden_in_every_animation_frame():
@@ -136,7 +161,8 @@ def test_point_landmarks_with_index_labels():
     ax = plot_frame(x[0, POINT_LANDMARKS], [], POINT_LANDMARKS)
     labels = [t.get_text() for t in ax.texts]
     assert len(labels) == 118 and labels[:2] == ["0", "61"] and labels == [str(i) for i in POINT_LANDMARKS]
-    with pytest.raises(ValueError, match="labels"): plot_frame(x[0, POINT_LANDMARKS], [], POINT_LANDMARKS[:5])
+    with pytest.raises(ValueError, match="labels"):
+        plot_frame(x[0, POINT_LANDMARKS], [], POINT_LANDMARKS[:5])
 
 
 def test_whole_body_parts_each_in_its_own_colour():
@@ -153,8 +179,10 @@ def test_fsd_frames_treats_zero_confidence_as_missing_and_padding_as_empty():
     assert np.isnan(f[2, 4]).all() and np.isnan(f[12:]).all()
     assert len(filter_nans(f)) == 12
     assert np.array_equal(fsd_frames(np.stack([s, s * 0.5]), index=1), fsd_frames(s * 0.5), equal_nan=True)
-    with pytest.raises(ValueError, match="out of range"): fsd_frames(s[None], index=1)
-    with pytest.raises(ValueError, match="C=5"): fsd_frames(np.zeros((5, 4, 25, 1)))
+    with pytest.raises(ValueError, match="out of range"):
+        fsd_frames(s[None], index=1)
+    with pytest.raises(ValueError, match="C=5"):
+        fsd_frames(np.zeros((5, 4, 25, 1)))
     ax = plot_frame(f[2], FSD10_EDGES)
     assert not (np.concatenate([l.get_xydata() for l in ax.lines]) == 0).all(1).any()
 
@@ -165,26 +193,30 @@ def test_animate_file_fsd_npy(tmp_path):
     assert out == tmp_path / "one.gif" and gif_frames(out) == 8
     np.save(tmp_path / "train_data.npy", np.stack([skeleton(T=6, pad=4), skeleton(T=10, pad=0, seed=1)]))
     assert gif_frames(animate_file(tmp_path / "train_data.npy", tmp_path / "second.gif", index=1)) == 10
-    with pytest.raises(ValueError, match="out of range"): animate_file(tmp_path / "train_data.npy", tmp_path / "x.gif", index=2)
-    with pytest.raises(ValueError, match="unsupported animation format"): animate_file(tmp_path / "one.npy", tmp_path / "x.png")
-    with pytest.raises(FileNotFoundError): animate_file(tmp_path / "missing.npy", tmp_path / "x.gif")
+    with pytest.raises(ValueError, match="out of range"):
+        animate_file(tmp_path / "train_data.npy", tmp_path / "x.gif", index=2)
+    with pytest.raises(ValueError, match="unsupported animation format"):
+        animate_file(tmp_path / "one.npy", tmp_path / "x.png")
+    with pytest.raises(FileNotFoundError):
+        animate_file(tmp_path / "missing.npy", tmp_path / "x.gif")
 
 
 def test_animate_file_real_fsd_sample(tmp_path, real_fsd):
-    p = real_fsd                                                           # skips when ../shared/data is absent
+    p = real_fsd  # skips when ../shared/data is absent
     out = animate_file(p, tmp_path / "skater.gif", max_frames=12)
-    assert gif_frames(out) == 12                                           # 117 real frames, capped; padding dropped
+    assert gif_frames(out) == 12  # 117 real frames, capped; padding dropped
     assert len(filter_nans(fsd_frames(np.load(p)))) == 117
 
 
 def test_animate_file_parquet(tmp_path):
     pq = write_landmark_parquet(holistic(5, empty=(2,)), tmp_path / "seq.parquet")
     assert gif_frames(animate_file(pq, tmp_path / "seq.gif")) == 4
-    with pytest.raises(ValueError, match="unsupported input"): animate_file(tmp_path / "seq.gif", tmp_path / "x.gif")
+    with pytest.raises(ValueError, match="unsupported input"):
+        animate_file(tmp_path / "seq.gif", tmp_path / "x.gif")
 
 
 def test_animate_file_real_parquet(tmp_path, real_islr):
-    p = real_islr                                                          # skips when ../shared/data is absent
+    p = real_islr  # skips when ../shared/data is absent
     assert gif_frames(animate_file(p, tmp_path / "real.gif", max_frames=10)) == 10
 
 
@@ -193,14 +225,16 @@ def test_mp4_needs_ffmpeg(tmp_path):
     if ffmpeg_available():
         assert animate_file(pq, tmp_path / "seq.mp4").stat().st_size > 0
     else:
-        with pytest.raises(RuntimeError, match="ffmpeg"): animate_file(pq, tmp_path / "seq.mp4")
+        with pytest.raises(RuntimeError, match="ffmpeg"):
+            animate_file(pq, tmp_path / "seq.mp4")
 
 
 def test_tour_figures_writes_a_gif_and_a_contact_sheet(tmp_path):
     paths = tour_figures(holistic(20), tmp_path / "tour", max_frames=6, n_sheet=6)
     assert set(paths) == {"gif", "png"}
     assert gif_frames(paths["gif"]) == 6
-    with Image.open(paths["png"]) as im: assert im.size[0] > 100 and im.size[1] > 50
+    with Image.open(paths["png"]) as im:
+        assert im.size[0] > 100 and im.size[1] > 50
 
 
 def test_side_by_side_animation_and_still():
@@ -209,10 +243,11 @@ def test_side_by_side_animation_and_still():
     assert len(anim.frame_index) == 10 and jshtml_frames(anim) == 10
     fig = side_by_side(a, b, frame=9)
     assert [ax.get_title() for ax in fig.axes[:2]] == ["before · frame 10/10", "after · frame 5/5"]
-    hand_a, hand_b = a[:, LHAND], b[:, LHAND]                          # two frame lists with their edges
+    hand_a, hand_b = a[:, LHAND], b[:, LHAND]  # two frame lists with their edges
     assert len(side_by_side(list(hand_a), list(hand_b), edges=HAND_CONNECTIONS, max_frames=4, **SMALL).frame_index) == 4
-    with pytest.raises(ValueError, match="nothing to draw in b"): side_by_side(a, np.full_like(b, np.nan))
-    padded = fsd_frames(skeleton(T=12, pad=5))                          # zero padding at the end is cut, not shown
+    with pytest.raises(ValueError, match="nothing to draw in b"):
+        side_by_side(a, np.full_like(b, np.nan))
+    padded = fsd_frames(skeleton(T=12, pad=5))  # zero padding at the end is cut, not shown
     assert len(side_by_side(padded, padded[::2], **SMALL).frame_index) == 12
 
 

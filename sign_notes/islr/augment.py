@@ -4,25 +4,44 @@
 from __future__ import annotations
 import numpy as np
 import tensorflow as tf
-from ..landmarks import (ROWS_PER_FRAME, POINT_LANDMARKS, LHAND, RHAND, LLIP, RLIP, LPOSE, RPOSE, LEYE, REYE,
-                                  LNOSE, RNOSE)
+from sign_notes.landmarks import (
+    ROWS_PER_FRAME,
+    POINT_LANDMARKS,
+    LHAND,
+    RHAND,
+    LLIP,
+    RLIP,
+    LPOSE,
+    RPOSE,
+    LEYE,
+    REYE,
+    LNOSE,
+    RNOSE,
+)
 from .preprocess import MAX_LEN, check_landmarks
+
 
 def _as_seed(seed):
     "None, an int, or an integer tensor of shape [] or [2] -> None or a shape-[2] int64 seed for the stateless ops."
-    if seed is None: return None
-    if isinstance(seed, (int, np.integer)): return tf.constant([int(seed), 0], tf.int64)
+    if seed is None:
+        return None
+    if isinstance(seed, (int, np.integer)):
+        return tf.constant([int(seed), 0], tf.int64)
     s = tf.cast(seed, tf.int64)
     return tf.stack([s, tf.zeros_like(s)]) if s.shape.rank == 0 else s
 
+
 def _split(seed, n: int):
     "`n` independent seeds derived from `seed` (`n` Nones when unseeded)."
-    if seed is None: return [None] * n
+    if seed is None:
+        return [None] * n
     return tf.unstack(tf.random.experimental.stateless_split(_as_seed(seed), num=n))
 
-def _uniform(shape=(), minval=0., maxval=1., dtype=tf.float32, seed=None):
+
+def _uniform(shape=(), minval=0.0, maxval=1.0, dtype=tf.float32, seed=None):
     "`tf.random.uniform` (seed None: the global generator, as the seed) or its stateless twin."
-    if seed is None: return tf.random.uniform(shape, minval, maxval, dtype=dtype)
+    if seed is None:
+        return tf.random.uniform(shape, minval, maxval, dtype=dtype)
     return tf.random.stateless_uniform(shape, seed=_as_seed(seed), minval=minval, maxval=maxval, dtype=dtype)
 
 # %% auto #0
@@ -45,6 +64,7 @@ def interp1d_(x, target_len, method="random", seed=None):
     else:
         x = tf.image.resize(x, (target_len, tf.shape(x)[1]), method)
     return x
+
 
 def resample(x, rate=(0.8, 1.2), seed=None):
     "`[T, 543, 3]` -> `[int(r * T), 543, 3]` for a rate `r` drawn uniformly from `rate`."
@@ -100,13 +120,10 @@ def spatial_random_affine(xyz, scale=(0.8, 1.2), shear=(-0.15, 0.15), shift=(-0.
         z = xyz[..., 2:]
         shear_x = shear_y = _uniform((), *shear, seed=seeds[1])
         if _uniform(seed=seeds[2]) < 0.5:
-            shear_x = 0.
+            shear_x = 0.0
         else:
-            shear_y = 0.
-        shear_mat = tf.identity([
-            [1., shear_x],
-            [shear_y, 1.]
-        ])
+            shear_y = 0.0
+        shear_mat = tf.identity([[1.0, shear_x], [shear_y, 1.0]])
         xy = xy @ shear_mat
         center = center + [shear_y, shear_x]
         xyz = tf.concat([xy, z], axis=-1)
@@ -119,10 +136,12 @@ def spatial_random_affine(xyz, scale=(0.8, 1.2), shear=(-0.15, 0.15), shift=(-0.
         radian = degree / 180 * np.pi
         c = tf.math.cos(radian)
         s = tf.math.sin(radian)
-        rotate_mat = tf.identity([
-            [c, s],
-            [-s, c],
-        ])
+        rotate_mat = tf.identity(
+            [
+                [c, s],
+                [-s, c],
+            ]
+        )
         xy = xy @ rotate_mat
         xy = xy + center
         xyz = tf.concat([xy, z], axis=-1)
@@ -136,11 +155,12 @@ def spatial_random_affine(xyz, scale=(0.8, 1.2), shear=(-0.15, 0.15), shift=(-0.
 # %% ../../nbs/08b_islr_augment.ipynb #60257cac
 def temporal_crop(x, length=MAX_LEN, seed=None):
     "A random window of at most `length` frames of `[T, 543, 3]`."
-    x = tf.convert_to_tensor(x)                    # (a NumPy array cannot be sliced with a tensor)
+    x = tf.convert_to_tensor(x)  # (a NumPy array cannot be sliced with a tensor)
     l = tf.shape(x)[0]
     offset = _uniform((), 0, tf.clip_by_value(l - length, 1, length), dtype=tf.int32, seed=seed)
-    x = x[offset:offset + length]
+    x = x[offset : offset + length]
     return x
+
 
 def temporal_mask(x, size=(0.2, 0.4), mask_value=float("nan"), seed=None):
     "Set a random stretch of `size` (a fraction of T) of the frames of `[T, 543, 3]` to `mask_value`."
@@ -149,9 +169,13 @@ def temporal_mask(x, size=(0.2, 0.4), mask_value=float("nan"), seed=None):
     mask_size = _uniform((), *size, seed=seeds[0])
     mask_size = tf.cast(tf.cast(l, tf.float32) * mask_size, tf.int32)
     mask_offset = _uniform((), 0, tf.clip_by_value(l - mask_size, 1, l), dtype=tf.int32, seed=seeds[1])
-    x = tf.tensor_scatter_nd_update(x, tf.range(mask_offset, mask_offset + mask_size)[..., None],
-                                    tf.fill([mask_size, ROWS_PER_FRAME, 3], mask_value))
+    x = tf.tensor_scatter_nd_update(
+        x,
+        tf.range(mask_offset, mask_offset + mask_size)[..., None],
+        tf.fill([mask_size, ROWS_PER_FRAME, 3], mask_value),
+    )
     return x
+
 
 def spatial_mask(x, size=(0.2, 0.4), mask_value=float("nan"), seed=None):
     "Set every point of `[..., 3]` inside a random square of side `size` (in image units) to `mask_value`."
@@ -168,31 +192,44 @@ def spatial_mask(x, size=(0.2, 0.4), mask_value=float("nan"), seed=None):
 # %% ../../nbs/08b_islr_augment.ipynb #3f47d86b
 def _has_data(x, points=None):
     "True when `[T, 543, 3]` holds any non-NaN value (among `points` when given)."
-    if points is not None: x = tf.gather(x, points, axis=1)
+    if points is not None:
+        x = tf.gather(x, points, axis=1)
     return tf.reduce_any(tf.logical_not(tf.math.is_nan(x)))
+
 
 def _frames_with_data(x, points=None):
     "`[T]` bool: frames holding any non-NaN value (among `points` when given)."
-    if points is not None: x = tf.gather(x, points, axis=1)
+    if points is not None:
+        x = tf.gather(x, points, axis=1)
     return tf.reduce_any(tf.logical_not(tf.math.is_nan(x)), axis=[1, 2])
+
 
 def _keep_data(x, x_in, max_len=None, points=POINT_LANDMARKS):
     "`x`, unless augmenting `x_in` into `x` lost every value of `points` (or every value): then `x_in`'s frames that have them."
-    lost = (_has_data(x_in, points) & tf.logical_not(_has_data(x, points))) | \
-           (_has_data(x_in) & tf.logical_not(_has_data(x)))
+    lost = (_has_data(x_in, points) & tf.logical_not(_has_data(x, points))) | (
+        _has_data(x_in) & tf.logical_not(_has_data(x))
+    )
+
     def fallback():
-        keep = tf.cond(_has_data(x_in, points), lambda: _frames_with_data(x_in, points), lambda: _frames_with_data(x_in))
+        keep = tf.cond(
+            _has_data(x_in, points), lambda: _frames_with_data(x_in, points), lambda: _frames_with_data(x_in)
+        )
         y = tf.boolean_mask(x_in, keep, axis=0)
         return y if max_len is None else y[:max_len]
+
     return tf.cond(lost, fallback, lambda: x)
+
 
 def augment_fn(x, always=False, max_len=None, seed=None, keep_data=True):
     "The seed's augmentation of `[T, 543, 3]` float32 landmarks -> `[T', 543, 3]` float32 (T' <= max_len when given)."
     if isinstance(x, (np.ndarray, list)) or (isinstance(x, tf.Tensor) and tf.executing_eagerly()):
-        x = check_landmarks(x)                                   # eager input: a clear ValueError before any TF op
-        if x.ndim != 3: raise ValueError(f"augment_fn takes one sequence [T, 543, 3], got shape {list(x.shape)}")
+        x = check_landmarks(x)  # eager input: a clear ValueError before any TF op
+        if x.ndim != 3:
+            raise ValueError(f"augment_fn takes one sequence [T, 543, 3], got shape {list(x.shape)}")
     x = tf.cast(x, tf.float32)
-    if x.shape.rank is not None and (x.shape.rank != 3 or x.shape[-1] not in (3, None) or x.shape[-2] not in (ROWS_PER_FRAME, None)):
+    if x.shape.rank is not None and (
+        x.shape.rank != 3 or x.shape[-1] not in (3, None) or x.shape[-2] not in (ROWS_PER_FRAME, None)
+    ):
         raise ValueError(f"augment_fn takes one sequence [T, {ROWS_PER_FRAME}, 3], got shape {x.shape}")
     x_in = x
     seeds = _split(seed, 10)

@@ -20,16 +20,21 @@ __all__ = ['DEFAULT_TFLITE', 'SIGN_MAP_NAME', 'tflite_runner', 'TFLiteModel', 'e
 def tflite_runner(path_or_bytes):
     "The competition's way to run a TFLite file: `tf.lite.Interpreter(...).get_signature_runner('serving_default')`."
     is_bytes = isinstance(path_or_bytes, (bytes, bytearray))
-    if not is_bytes and not Path(path_or_bytes).exists(): raise FileNotFoundError(f"no TFLite file at {str(path_or_bytes)!r}")
+    if not is_bytes and not Path(path_or_bytes).exists():
+        raise FileNotFoundError(f"no TFLite file at {str(path_or_bytes)!r}")
     what = f"{len(path_or_bytes)} bytes" if is_bytes else repr(str(path_or_bytes))
     try:
-        with warnings.catch_warnings():      # tf.lite.Interpreter warns that LiteRT will replace it; Kaggle used it
+        with warnings.catch_warnings():  # tf.lite.Interpreter warns that LiteRT will replace it; Kaggle used it
             warnings.simplefilter("ignore")
-            interp = (tf.lite.Interpreter(model_content=bytes(path_or_bytes)) if is_bytes
-                      else tf.lite.Interpreter(model_path=str(path_or_bytes)))
+            interp = (
+                tf.lite.Interpreter(model_content=bytes(path_or_bytes))
+                if is_bytes
+                else tf.lite.Interpreter(model_path=str(path_or_bytes))
+            )
     except (ValueError, RuntimeError) as e:  # e.g. "Model provided has model identifier 'a tf', should be 'TFL3'"
         raise ValueError(f"{what} is not a TFLite model ({e})".strip()) from e
     return interp.get_signature_runner("serving_default")
+
 
 def _convert(module: tf.Module, fp16: bool = False) -> bytes:
     "TFLite bytes of `module.__call__` with builtin ops only (no Flex: conversion fails loudly instead)."
@@ -39,7 +44,7 @@ def _convert(module: tf.Module, fp16: bool = False) -> bytes:
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.target_spec.supported_types = [tf.float16]
     logger, level = tf.get_logger(), tf.get_logger().level
-    logger.setLevel("ERROR")                 # the converter logs "Assets written to ..." at INFO
+    logger.setLevel("ERROR")  # the converter logs "Assets written to ..." at INFO
     try:
         return conv.convert()
     finally:
@@ -48,12 +53,15 @@ def _convert(module: tf.Module, fp16: bool = False) -> bytes:
 # %% ../../nbs/11_islr_tflite.ipynb #0628e734
 class TFLiteModel(tf.Module):
     "The submission: raw frames `inputs` `[T, 543, 3]` -> Preprocess -> mean of the models' logits -> `outputs` `[num_classes]`."
+
     def __init__(self, islr_models, max_len: int | None = MAX_LEN):
         super().__init__()
         models = list(islr_models) if isinstance(islr_models, (list, tuple)) else [islr_models]
-        if not models: raise ValueError("TFLiteModel needs at least one model")
+        if not models:
+            raise ValueError("TFLiteModel needs at least one model")
         classes = sorted({model_dims(m)["num_classes"] for m in models})
-        if len(classes) > 1: raise ValueError(f"the models of an ensemble must have the same number of classes, got {classes}")
+        if len(classes) > 1:
+            raise ValueError(f"the models of an ensemble must have the same number of classes, got {classes}")
         self.num_classes = classes[0]
         self.prep_inputs = Preprocess(max_len=max_len)
         self.islr_models = [any_length(m) for m in models]
@@ -67,17 +75,26 @@ class TFLiteModel(tf.Module):
         outputs = tf.add_n(outputs) / len(outputs) if len(outputs) > 1 else outputs[0]
         return {"outputs": outputs[0]}
 
+
 def _check_sequence(seed: int = 0, n_frames: int = 23) -> np.ndarray:
     "A fixed test sequence `[n_frames, 543, 3]`: landmarks in [0, 1], one hand missing (NaN), like real data."
     x = np.random.default_rng(seed).uniform(0.2, 0.8, size=(n_frames, ROWS_PER_FRAME, 3)).astype(np.float32)
     x[:, 522:] = np.nan
     return x
 
-def export_tflite(model_or_models, path, fp16: bool = False, max_len: int | None = MAX_LEN, check: bool = True,
-                  atol: float | None = None) -> Path:
+
+def export_tflite(
+    model_or_models,
+    path,
+    fp16: bool = False,
+    max_len: int | None = MAX_LEN,
+    check: bool = True,
+    atol: float | None = None,
+) -> Path:
     "Write the Kaggle submission for a model (or a list: an averaged ensemble) to `path`; checks it agrees with Keras."
     path = Path(path)
-    if path.suffix != ".tflite": raise ValueError(f"the submission file should end in .tflite, got {str(path)!r}")
+    if path.suffix != ".tflite":
+        raise ValueError(f"the submission file should end in .tflite, got {str(path)!r}")
     module = TFLiteModel(model_or_models, max_len=max_len)
     content = _convert(module, fp16=fp16)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -92,7 +109,8 @@ def export_tflite(model_or_models, path, fp16: bool = False, max_len: int | None
             raise RuntimeError(f"{path}: the TFLite file outputs NaN/inf: its weights were probably not exported")
         tol = atol if atol is not None else (5e-2 * max(1.0, float(np.abs(want).max())) if fp16 else 1e-3)
         err = float(np.abs(got - want).max())
-        if err > tol: raise RuntimeError(f"{path}: TFLite and Keras outputs differ by {err:.2e} (> {tol:.1e})")
+        if err > tol:
+            raise RuntimeError(f"{path}: TFLite and Keras outputs differ by {err:.2e} (> {tol:.1e})")
     return path
 
 # %% ../../nbs/11_islr_tflite.ipynb #d191d744
@@ -100,7 +118,7 @@ def keras_reference(model_or_models, frames: np.ndarray, max_len: int | None = M
     "What the submission should output for `frames` `[T, 543, 3]`: Preprocess + the Keras models, averaged."
     models = list(model_or_models) if isinstance(model_or_models, (list, tuple)) else [model_or_models]
     x = Preprocess(max_len=max_len)(np.asarray(frames, np.float32))
-    with warnings.catch_warnings():          # 1 frame: Keras notes that a softmax over 1 key is always 1 (true, harmless)
+    with warnings.catch_warnings():  # 1 frame: Keras notes that a softmax over 1 key is always 1 (true, harmless)
         warnings.filterwarnings("ignore", message="You are using a softmax over axis")
         return np.mean([any_length(m)(x, training=False).numpy()[0] for m in models], axis=0)
 
@@ -110,64 +128,87 @@ def time_runner(fn, x, repeat: int = 5) -> float:
     fn(x)
     times = []
     for _ in range(repeat):
-        t0 = time.perf_counter(); fn(x); times.append((time.perf_counter() - t0) * 1000)
+        t0 = time.perf_counter()
+        fn(x)
+        times.append((time.perf_counter() - t0) * 1000)
     return float(np.median(times))
 
 # %% ../../nbs/11_islr_tflite.ipynb #5da2385c
 DEFAULT_TFLITE = Path("runs/islr/model.tflite")
 SIGN_MAP_NAME = "sign_to_prediction_index_map.json"
 
+
 def _sign_names(sign_map, tflite_path: Path, n: int) -> list[str]:
     "Names of the `n` outputs: from `sign_map` (dict, .json file or folder), the map next to the model, the competition's, or 'class_i'."
     if sign_map is None:
         beside = tflite_path.parent / SIGN_MAP_NAME
-        if beside.exists(): sign_map = beside
+        if beside.exists():
+            sign_map = beside
         else:
             from sign_notes.core import shared_data
+
             comp = shared_data("islr", SIGN_MAP_NAME)
             sign_map = comp if (comp is not None and n == NUM_CLASSES) else None
-    if sign_map is None: return [f"class_{i}" for i in range(n)]
+    if sign_map is None:
+        return [f"class_{i}" for i in range(n)]
     if not isinstance(sign_map, dict):
         p = Path(sign_map)
-        if p.is_dir(): p = p / SIGN_MAP_NAME
-        if not p.exists(): raise FileNotFoundError(f"no sign map at {str(p)!r}")
+        if p.is_dir():
+            p = p / SIGN_MAP_NAME
+        if not p.exists():
+            raise FileNotFoundError(f"no sign map at {str(p)!r}")
         sign_map = json.loads(p.read_text())
     if sorted(sign_map.values()) != list(range(n)):
-        raise ValueError(f"the sign map has {len(sign_map)} signs numbered {min(sign_map.values(), default=None)}.."
-                         f"{max(sign_map.values(), default=None)}, but the model has {n} outputs")
+        raise ValueError(
+            f"the sign map has {len(sign_map)} signs numbered {min(sign_map.values(), default=None)}.."
+            f"{max(sign_map.values(), default=None)}, but the model has {n} outputs"
+        )
     names = [""] * n
-    for s, i in sign_map.items(): names[i] = s
+    for s, i in sign_map.items():
+        names[i] = s
     return names
 
-def predict_frames(frames: np.ndarray, tflite_path=DEFAULT_TFLITE, sign_map=None, k: int = 5) -> list[tuple[str, float]]:
+
+def predict_frames(
+    frames: np.ndarray, tflite_path=DEFAULT_TFLITE, sign_map=None, k: int = 5
+) -> list[tuple[str, float]]:
     "Top-`k` (sign, probability) for landmark frames `[T, 543, 3]` from a TFLite submission file."
     from sign_notes.islr.preprocess import check_landmarks
-    if int(k) < 1: raise ValueError(f"k must be >= 1, got {k}")
+
+    if int(k) < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
     frames = check_landmarks(frames)
-    if frames.ndim != 3: raise ValueError(f"expected one sequence [T, {ROWS_PER_FRAME}, 3], got shape {list(frames.shape)}")
+    if frames.ndim != 3:
+        raise ValueError(f"expected one sequence [T, {ROWS_PER_FRAME}, 3], got shape {list(frames.shape)}")
     tflite_path = Path(tflite_path)
     logits = np.asarray(tflite_runner(tflite_path)(inputs=frames)["outputs"], np.float64)
     names = _sign_names(sign_map, tflite_path, len(logits))
-    p = np.exp(logits - logits.max()); p /= p.sum()
-    top = np.argsort(-p)[:int(k)]
+    p = np.exp(logits - logits.max())
+    p /= p.sum()
+    top = np.argsort(-p)[: int(k)]
     return [(names[i], float(p[i])) for i in top]
+
 
 def predict_file(parquet_path, tflite_path=None, sign_map=None, k: int = 5) -> list[tuple[str, float]]:
     "Top-`k` (sign, probability) for a Kaggle ISLR parquet file, from a TFLite file (default runs/islr/model.tflite)."
     from sign_notes.data import load_relevant_data_subset
+
     parquet_path = Path(parquet_path)
-    if not parquet_path.exists(): raise FileNotFoundError(f"no parquet file at {str(parquet_path)!r}")
+    if not parquet_path.exists():
+        raise FileNotFoundError(f"no parquet file at {str(parquet_path)!r}")
     if tflite_path is None:
         tflite_path = DEFAULT_TFLITE
         if not tflite_path.exists():
-            raise FileNotFoundError(f"no model given and {str(tflite_path)!r} does not exist: train one with "
-                                    "`sign-notes train-islr` or pass a .tflite file (--model)")
+            raise FileNotFoundError(
+                f"no model given and {str(tflite_path)!r} does not exist: train one with "
+                "`sign-notes train-islr` or pass a .tflite file (--model)"
+            )
     try:
         frames = load_relevant_data_subset(parquet_path)
     except Exception as e:
-        if type(e).__module__.startswith("pyarrow") or isinstance(e, OSError):     # not a parquet file at all
+        if type(e).__module__.startswith("pyarrow") or isinstance(e, OSError):  # not a parquet file at all
             raise ValueError(f"{str(parquet_path)!r} is not a readable parquet file ({type(e).__name__}: {e})") from e
-        raise                                 # the layout checks' own ValueError says what is wrong
+        raise  # the layout checks' own ValueError says what is wrong
     return predict_frames(frames, tflite_path, sign_map=sign_map, k=k)
 
 # %% ../../nbs/11_islr_tflite.ipynb #ad2042a9
@@ -175,18 +216,30 @@ def tour_islr(workdir, data_dir=None, quick: bool = False, **overrides) -> dict:
     "Synthetic data (unless `data_dir`) -> quick training -> model.tflite -> a TFLite prediction; returns a summary dict."
     from sign_notes.data import make_synthetic_islr, read_train_csv, is_islr_dataset
     from sign_notes.islr.train import train_islr_main
+
     t0 = time.time()
-    work = Path(workdir); work.mkdir(parents=True, exist_ok=True)
+    work = Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
     if data_dir is None:
         data_dir = work / "islr_synthetic"
         if not is_islr_dataset(data_dir):
-            make_synthetic_islr(data_dir, n_signs=10, n_per_sign=8 if quick else 30, n_participants=5, seed=0, progress=False)
+            make_synthetic_islr(
+                data_dir, n_signs=10, n_per_sign=8 if quick else 30, n_participants=5, seed=0, progress=False
+            )
     res = train_islr_main(quick=True, data_dir=data_dir, out_dir=work / "islr", **overrides)
     folds = pd.read_csv(work / "islr" / "tfrecords" / "folds.csv")
-    row = folds[folds.fold == 0].iloc[0]                     # a sequence of the validation signer
+    row = folds[folds.fold == 0].iloc[0]  # a sequence of the validation signer
     pred = predict_file(Path(data_dir) / row.path, res["tflite_path"], k=3)
     tflite = Path(res["tflite_path"])
-    return {"val_accuracy": res["val_accuracy"], "top5": res["top5"], "val_accuracy_tta": res["val_accuracy_tta"],
-            "tflite_path": str(tflite), "tflite_mb": round(tflite.stat().st_size / 2**20, 2),
-            "example": str(row.path), "true_sign": str(row.sign), "prediction": [[s, round(p, 4)] for s, p in pred],
-            "train_seconds": res["seconds"], "seconds": round(time.time() - t0, 1)}
+    return {
+        "val_accuracy": res["val_accuracy"],
+        "top5": res["top5"],
+        "val_accuracy_tta": res["val_accuracy_tta"],
+        "tflite_path": str(tflite),
+        "tflite_mb": round(tflite.stat().st_size / 2**20, 2),
+        "example": str(row.path),
+        "true_sign": str(row.sign),
+        "prediction": [[s, round(p, 4)] for s, p in pred],
+        "train_seconds": res["seconds"],
+        "seconds": round(time.time() - t0, 1),
+    }

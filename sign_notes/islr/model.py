@@ -16,6 +16,7 @@ __all__ = ['ECA', 'LateDropout', 'CausalDWConv1D', 'Conv1DBlock', 'MultiHeadSelf
 @keras.saving.register_keras_serializable(package="sign_notes")
 class ECA(layers.Layer):
     "Efficient channel attention: `[N, T, C]` (+ mask `[N, T]`) -> `[N, T, C]`, each channel rescaled by a gate in (0, 1)."
+
     def __init__(self, kernel_size: int = 5, **kwargs):
         super().__init__(**kwargs)
         self.supports_masking = True
@@ -23,15 +24,15 @@ class ECA(layers.Layer):
         self.conv = layers.Conv1D(1, kernel_size=kernel_size, strides=1, padding="same", use_bias=False)
 
     def build(self, input_shape):
-        self.conv.build((None, input_shape[-1], 1))         # the conv runs over the channel axis
+        self.conv.build((None, input_shape[-1], 1))  # the conv runs over the channel axis
 
     def call(self, inputs, mask=None):
         if mask is None:
             nn = ops.mean(inputs, axis=1)
-        else:                                   # the mean over the real frames only
+        else:  # the mean over the real frames only
             m = ops.expand_dims(ops.cast(mask, inputs.dtype), -1)
             nn = ops.sum(inputs * m, axis=1) / ops.maximum(ops.sum(m, axis=1), 1.0)
-        nn = ops.expand_dims(nn, -1)            # [N, C, 1]: the channels become the "time" axis of the conv
+        nn = ops.expand_dims(nn, -1)  # [N, C, 1]: the channels become the "time" axis of the conv
         nn = self.conv(nn)
         nn = ops.squeeze(nn, -1)
         nn = ops.sigmoid(nn)
@@ -44,6 +45,7 @@ class ECA(layers.Layer):
 @keras.saving.register_keras_serializable(package="sign_notes")
 class LateDropout(layers.Layer):
     "Identity for the first `start_step` training calls, then `Dropout(rate, noise_shape)`. Shapes unchanged."
+
     def __init__(self, rate: float, noise_shape=None, start_step: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.supports_masking = True
@@ -51,32 +53,58 @@ class LateDropout(layers.Layer):
         self.dropout = layers.Dropout(rate, noise_shape=noise_shape)
 
     def build(self, input_shape):
-        self._train_counter = self.add_weight(shape=(), dtype="int64", initializer="zeros", trainable=False,
-                                              aggregation="only_first_replica", name="train_counter")
+        self._train_counter = self.add_weight(
+            shape=(),
+            dtype="int64",
+            initializer="zeros",
+            trainable=False,
+            aggregation="only_first_replica",
+            name="train_counter",
+        )
 
     def call(self, inputs, training=False):
-        x = ops.cond(self._train_counter < self.start_step,
-                     lambda: inputs, lambda: self.dropout(inputs, training=training))
+        x = ops.cond(
+            self._train_counter < self.start_step, lambda: inputs, lambda: self.dropout(inputs, training=training)
+        )
         if training:
             self._train_counter.assign_add(1)
         return x
 
     def get_config(self):
-        return {**super().get_config(), "rate": self.rate, "noise_shape": self.noise_shape, "start_step": self.start_step}
+        return {
+            **super().get_config(),
+            "rate": self.rate,
+            "noise_shape": self.noise_shape,
+            "start_step": self.start_step,
+        }
 
 # %% ../../nbs/09_islr_model.ipynb #34420690
 @keras.saving.register_keras_serializable(package="sign_notes")
 class CausalDWConv1D(layers.Layer):
     "Causal depthwise conv over time: `[N, T, C]` -> `[N, T, C]`; output frame t depends on input frames <= t."
-    def __init__(self, kernel_size: int = 17, dilation_rate: int = 1, use_bias: bool = False,
-                 depthwise_initializer="glorot_uniform", name: str = "", **kwargs):
+
+    def __init__(
+        self,
+        kernel_size: int = 17,
+        dilation_rate: int = 1,
+        use_bias: bool = False,
+        depthwise_initializer="glorot_uniform",
+        name: str = "",
+        **kwargs,
+    ):
         super().__init__(name=name or None, **kwargs)
         self.kernel_size, self.dilation_rate, self.use_bias = kernel_size, dilation_rate, use_bias
         self.depthwise_initializer = depthwise_initializer
         self.causal_pad = dilation_rate * (kernel_size - 1)
-        self.dw_conv = layers.DepthwiseConv1D(kernel_size, strides=1, dilation_rate=dilation_rate, padding="valid",
-                                              use_bias=use_bias, depthwise_initializer=depthwise_initializer,
-                                              name=(name or "causal") + "_dwconv")
+        self.dw_conv = layers.DepthwiseConv1D(
+            kernel_size,
+            strides=1,
+            dilation_rate=dilation_rate,
+            padding="valid",
+            use_bias=use_bias,
+            depthwise_initializer=depthwise_initializer,
+            name=(name or "causal") + "_dwconv",
+        )
         self.supports_masking = True
 
     def build(self, input_shape):
@@ -88,15 +116,29 @@ class CausalDWConv1D(layers.Layer):
         return self.dw_conv(x)
 
     def get_config(self):
-        return {**super().get_config(), "kernel_size": self.kernel_size, "dilation_rate": self.dilation_rate,
-                "use_bias": self.use_bias, "depthwise_initializer": self.depthwise_initializer}
+        return {
+            **super().get_config(),
+            "kernel_size": self.kernel_size,
+            "dilation_rate": self.dilation_rate,
+            "use_bias": self.use_bias,
+            "depthwise_initializer": self.depthwise_initializer,
+        }
 
 # %% ../../nbs/09_islr_model.ipynb #3b42f372
-def Conv1DBlock(channel_size: int, kernel_size: int, dilation_rate: int = 1, drop_rate: float = 0.0,
-                expand_ratio: int = 2, se_ratio: float = 0.25, activation: str = "swish", name: str | None = None):
+def Conv1DBlock(
+    channel_size: int,
+    kernel_size: int,
+    dilation_rate: int = 1,
+    drop_rate: float = 0.0,
+    expand_ratio: int = 2,
+    se_ratio: float = 0.25,
+    activation: str = "swish",
+    name: str | None = None,
+):
     "Efficient conv1d block (@hoyso48): returns `apply(x)` mapping `[N, T, C]` -> `[N, T, channel_size]`."
     if name is None:
         name = str(keras.backend.get_uid("mbblock"))
+
     def apply(inputs):
         channels_in = inputs.shape[-1]
         channels_expand = channels_in * expand_ratio
@@ -111,16 +153,18 @@ def Conv1DBlock(channel_size: int, kernel_size: int, dilation_rate: int = 1, dro
         if channels_in == channel_size:
             x = layers.add([x, skip], name=name + "_add")
         return x
+
     return apply
 
 # %% ../../nbs/09_islr_model.ipynb #abf0a73d
 @keras.saving.register_keras_serializable(package="sign_notes")
 class MultiHeadSelfAttention(layers.Layer):
     "Masked multi-head self-attention: `[N, T, dim]` (+ mask `[N, T]`) -> `[N, T, dim]`."
+
     def __init__(self, dim: int = 256, num_heads: int = 4, dropout: float = 0, **kwargs):
         super().__init__(**kwargs)
         self.dim, self.num_heads, self.dropout = dim, num_heads, dropout
-        self.scale = self.dim ** -0.5                      # sic: the seed's scale (see the text above)
+        self.scale = self.dim**-0.5  # sic: the seed's scale (see the text above)
         self.qkv = layers.Dense(3 * dim, use_bias=False)
         self.drop1 = layers.Dropout(dropout)
         self.proj = layers.Dense(dim, use_bias=False)
@@ -132,25 +176,33 @@ class MultiHeadSelfAttention(layers.Layer):
         self.proj.build((*input_shape[:-1], self.dim))
 
     def call(self, inputs, mask=None, training=None):
-        qkv = self.qkv(inputs)                                                       # [N, T, 3*dim]
+        qkv = self.qkv(inputs)  # [N, T, 3*dim]
         qkv = ops.reshape(qkv, (ops.shape(qkv)[0], -1, self.num_heads, self.dim * 3 // self.num_heads))
-        qkv = ops.transpose(qkv, (0, 2, 1, 3))                                      # [N, heads, T, 3*dim/heads]
+        qkv = ops.transpose(qkv, (0, 2, 1, 3))  # [N, heads, T, 3*dim/heads]
         q, k, v = ops.split(qkv, 3, axis=-1)
-        attn = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))) * self.scale          # [N, heads, T, T]
+        attn = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))) * self.scale  # [N, heads, T, T]
         if mask is not None:
-            mask = ops.expand_dims(ops.expand_dims(mask, 1), 1)                     # [N, 1, 1, T]: mask the keys
+            mask = ops.expand_dims(ops.expand_dims(mask, 1), 1)  # [N, 1, 1, T]: mask the keys
         attn = self.softmax(attn, mask=mask)
         attn = self.drop1(attn, training=training)
-        x = ops.matmul(attn, v)                                                      # [N, heads, T, dim/heads]
+        x = ops.matmul(attn, v)  # [N, heads, T, dim/heads]
         x = ops.reshape(ops.transpose(x, (0, 2, 1, 3)), (ops.shape(x)[0], -1, self.dim))
         return self.proj(x)
 
     def get_config(self):
         return {**super().get_config(), "dim": self.dim, "num_heads": self.num_heads, "dropout": self.dropout}
 
-def TransformerBlock(dim: int = 256, num_heads: int = 4, expand: int = 4, attn_dropout: float = 0.2,
-                     drop_rate: float = 0.2, activation: str = "swish"):
+
+def TransformerBlock(
+    dim: int = 256,
+    num_heads: int = 4,
+    expand: int = 4,
+    attn_dropout: float = 0.2,
+    drop_rate: float = 0.2,
+    activation: str = "swish",
+):
     "Pre-norm Transformer block (batch norm, as in the seed): returns `apply(x)`, `[N, T, dim]` -> `[N, T, dim]`."
+
     def apply(inputs):
         x = inputs
         x = layers.BatchNormalization(momentum=0.95)(x)
@@ -164,14 +216,20 @@ def TransformerBlock(dim: int = 256, num_heads: int = 4, expand: int = 4, attn_d
         x = layers.Dropout(drop_rate, noise_shape=(None, 1, 1))(x)
         x = layers.Add()([attn_out, x])
         return x
+
     return apply
 
 # %% ../../nbs/09_islr_model.ipynb #ea8fe48b
-def get_model(max_len: int | None = 64, dropout_step: int = 0, dim: int = 192, num_classes: int = NUM_CLASSES) -> keras.Model:
+def get_model(
+    max_len: int | None = 64, dropout_step: int = 0, dim: int = 192, num_classes: int = NUM_CLASSES
+) -> keras.Model:
     "The ISLR 1st-place model: `[N, max_len, CHANNELS]` features (padded with PAD) -> `[N, num_classes]` logits."
-    if max_len is not None and int(max_len) < 1: raise ValueError(f"max_len must be >= 1 or None, got {max_len}")
-    if dim < 8 or dim % 4: raise ValueError(f"dim must be a multiple of the 4 attention heads and >= 8, got {dim}")
-    if num_classes < 2: raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+    if max_len is not None and int(max_len) < 1:
+        raise ValueError(f"max_len must be >= 1 or None, got {max_len}")
+    if dim < 8 or dim % 4:
+        raise ValueError(f"dim must be a multiple of the 4 attention heads and >= 8, got {dim}")
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be >= 2, got {num_classes}")
     inp = keras.Input((max_len, CHANNELS))
     x = layers.Masking(mask_value=PAD)(inp)
     ksize = 17
@@ -202,7 +260,7 @@ def get_model(max_len: int | None = 64, dropout_step: int = 0, dim: int = 192, n
     x = layers.Dense(dim * 2, activation=None, name="top_conv")(x)
     x = layers.GlobalAveragePooling1D()(x)
     x = LateDropout(0.8, start_step=dropout_step)(x)
-    x = layers.Dense(num_classes, name="classifier", dtype="float32")(x)   # float32 logits under mixed precision
+    x = layers.Dense(num_classes, name="classifier", dtype="float32")(x)  # float32 logits under mixed precision
     return keras.Model(inp, x)
 
 # %% ../../nbs/09_islr_model.ipynb #ddec7d20
@@ -215,10 +273,12 @@ def model_dims(model: keras.Model) -> dict:
         raise ValueError(f"not a get_model() model (no 'stem_conv'/'classifier' layer): {model.name}") from e
     return {"dim": dim, "num_classes": num_classes, "max_len": model.input_shape[1]}
 
+
 def any_length(model: keras.Model) -> keras.Model:
     "`model` (from `get_model`) as a float32 model for `[N, T, CHANNELS]`, any T: `model` itself if it already is one, else a copy."
     d = model_dims(model)
-    if d["max_len"] is None and model.dtype_policy.name == "float32": return model
+    if d["max_len"] is None and model.dtype_policy.name == "float32":
+        return model
     policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy("float32")
     try:

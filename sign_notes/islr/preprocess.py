@@ -7,14 +7,17 @@ import tensorflow as tf
 import keras
 from ..landmarks import ROWS_PER_FRAME, POINT_LANDMARKS, NUM_NODES, CHANNELS
 
-MAX_LEN = 384        # frames kept per sequence
-PAD = -100.          # value of padded frames in a batch
-NUM_CLASSES = 250    # signs in the competition
+MAX_LEN = 384  # frames kept per sequence
+PAD = -100.0  # value of padded frames in a batch
+NUM_CLASSES = 250  # signs in the competition
+
 
 def tf_nan_mean(x, axis=0, keepdims=False):
     "Mean of `x` over `axis`, ignoring NaN (NaN where every value is NaN)."
-    return tf.reduce_sum(tf.where(tf.math.is_nan(x), tf.zeros_like(x), x), axis=axis, keepdims=keepdims) / \
-           tf.reduce_sum(tf.where(tf.math.is_nan(x), tf.zeros_like(x), tf.ones_like(x)), axis=axis, keepdims=keepdims)
+    return tf.reduce_sum(
+        tf.where(tf.math.is_nan(x), tf.zeros_like(x), x), axis=axis, keepdims=keepdims
+    ) / tf.reduce_sum(tf.where(tf.math.is_nan(x), tf.zeros_like(x), tf.ones_like(x)), axis=axis, keepdims=keepdims)
+
 
 def tf_nan_std(x, center=None, axis=0, keepdims=False):
     "Standard deviation of `x` around `center` (default: its NaN-aware mean) over `axis`, ignoring NaN."
@@ -31,10 +34,15 @@ def check_landmarks(x, points=None) -> np.ndarray:
     "Validate eager landmarks `[T, 543, 3]` or `[N, T, 543, 3]` (ValueError naming the problem); return them as float32 numpy."
     a = np.asarray(x.numpy() if hasattr(x, "numpy") else x)
     if a.ndim not in (3, 4) or a.shape[-2:] != (ROWS_PER_FRAME, 3):
-        raise ValueError(f"expected landmarks of shape [T, {ROWS_PER_FRAME}, 3] or [N, T, {ROWS_PER_FRAME}, 3], got {list(a.shape)}")
-    if not np.issubdtype(a.dtype, np.floating): raise ValueError(f"expected float landmarks, got dtype {a.dtype}")
-    if a.shape[-3] == 0: raise ValueError(f"empty sequence: 0 frames (shape {list(a.shape)})")
-    if a.ndim == 4 and a.shape[0] == 0: raise ValueError(f"empty batch: 0 sequences (shape {list(a.shape)})")
+        raise ValueError(
+            f"expected landmarks of shape [T, {ROWS_PER_FRAME}, 3] or [N, T, {ROWS_PER_FRAME}, 3], got {list(a.shape)}"
+        )
+    if not np.issubdtype(a.dtype, np.floating):
+        raise ValueError(f"expected float landmarks, got dtype {a.dtype}")
+    if a.shape[-3] == 0:
+        raise ValueError(f"empty sequence: 0 frames (shape {list(a.shape)})")
+    if a.ndim == 4 and a.shape[0] == 0:
+        raise ValueError(f"empty batch: 0 sequences (shape {list(a.shape)})")
     a = a.astype(np.float32, copy=False)
     sub = a if points is None else a[..., list(points), :]
     empty = np.isnan(sub).reshape(-1, sub.shape[-3] * sub.shape[-2] * 3).all(1)
@@ -48,11 +56,13 @@ def check_landmarks(x, points=None) -> np.ndarray:
 def _pad_diff(x, k: int, length):
     "`x[:, t+k] - x[:, t]` for every frame `t`, zero where `t + k` is past the end: `[N, T, P, C]` -> `[N, T, P, C]`."
     d = tf.pad(x[:, k:] - x[:, :-k], [[0, 0], [0, k], [0, 0], [0, 0]])
-    return d[:, :length]           # T <= k: the difference is empty and the padding gives T (or more) zero frames
+    return d[:, :length]  # T <= k: the difference is empty and the padding gives T (or more) zero frames
+
 
 @keras.saving.register_keras_serializable(package="sign_notes")
 class Preprocess(keras.layers.Layer):
     "The seed's feature layer: landmarks `[T, 543, 3]` or `[N, T, 543, 3]` float32 -> `[N, min(T, max_len), 6 * len(point_landmarks)]`."
+
     def __init__(self, max_len=MAX_LEN, point_landmarks=POINT_LANDMARKS, **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
@@ -61,16 +71,22 @@ class Preprocess(keras.layers.Layer):
 
     def __call__(self, inputs, *args, **kwargs):
         if isinstance(inputs, (np.ndarray, list)) or (isinstance(inputs, tf.Tensor) and tf.executing_eagerly()):
-            check_landmarks(inputs, self.point_landmarks)     # eager input: a clear ValueError before any TF op
+            check_landmarks(inputs, self.point_landmarks)  # eager input: a clear ValueError before any TF op
         return super().__call__(inputs, *args, **kwargs)
 
     def call(self, inputs):
         x = inputs
         rank = x.shape.rank
-        if rank is not None and (rank not in (3, 4) or x.shape[-1] not in (3, None) or x.shape[-2] not in (ROWS_PER_FRAME, None)):
-            raise ValueError(f"Preprocess expects [T, {ROWS_PER_FRAME}, 3] or [N, T, {ROWS_PER_FRAME}, 3] landmarks, got shape {x.shape}")
-        if rank == 3: x = tf.expand_dims(x, 0)                                   # [T, 543, 3] -> [1, T, 543, 3]
-        elif rank is None: x = tf.reshape(x, tf.concat([[-1], tf.shape(x)[-3:]], 0))
+        if rank is not None and (
+            rank not in (3, 4) or x.shape[-1] not in (3, None) or x.shape[-2] not in (ROWS_PER_FRAME, None)
+        ):
+            raise ValueError(
+                f"Preprocess expects [T, {ROWS_PER_FRAME}, 3] or [N, T, {ROWS_PER_FRAME}, 3] landmarks, got shape {x.shape}"
+            )
+        if rank == 3:
+            x = tf.expand_dims(x, 0)  # [T, 543, 3] -> [1, T, 543, 3]
+        elif rank is None:
+            x = tf.reshape(x, tf.concat([[-1], tf.shape(x)[-3:]], 0))
 
         mean = tf_nan_mean(tf.gather(x, [17], axis=2), axis=[1, 2], keepdims=True)
         mean = tf.where(tf.math.is_nan(mean), tf.constant(0.5, x.dtype), mean)
@@ -80,7 +96,7 @@ class Preprocess(keras.layers.Layer):
         x = (x - mean) / std
 
         if self.max_len is not None:
-            x = x[:, :self.max_len]
+            x = x[:, : self.max_len]
         length = tf.shape(x)[1]
         x = x[:, :, :, :2]
 
@@ -88,13 +104,16 @@ class Preprocess(keras.layers.Layer):
         dx2 = _pad_diff(x, 2, length)
 
         n = 2 * len(self.point_landmarks)
-        x = tf.concat([
-            tf.reshape(x, (-1, length, n)),
-            tf.reshape(dx, (-1, length, n)),
-            tf.reshape(dx2, (-1, length, n)),
-        ], axis=-1)
+        x = tf.concat(
+            [
+                tf.reshape(x, (-1, length, n)),
+                tf.reshape(dx, (-1, length, n)),
+                tf.reshape(dx2, (-1, length, n)),
+            ],
+            axis=-1,
+        )
 
-        x = tf.where(tf.math.is_nan(x), tf.constant(0., x.dtype), x)
+        x = tf.where(tf.math.is_nan(x), tf.constant(0.0, x.dtype), x)
         return x
 
     def get_config(self):

@@ -8,45 +8,63 @@ import numpy as np
 import pandas as pd
 from ..landmarks import ROWS_PER_FRAME, POINT_LANDMARKS, CHANNELS
 
-_CRC32C_POLY = 0x82F63B78   # Castagnoli, bit-reversed
+_CRC32C_POLY = 0x82F63B78  # Castagnoli, bit-reversed
+
 
 def _crc_byte_table() -> np.ndarray:
     "CRC-32C register after one byte `b` from a zero register, for b = 0..255."
     t = np.arange(256, dtype=np.uint32)
-    for _ in range(8): t = np.where(t & 1, (t >> 1) ^ np.uint32(_CRC32C_POLY), t >> 1).astype(np.uint32)
+    for _ in range(8):
+        t = np.where(t & 1, (t >> 1) ^ np.uint32(_CRC32C_POLY), t >> 1).astype(np.uint32)
     return t
+
 
 def _lanes(images: np.ndarray) -> np.ndarray:
     "A linear map of 32-bit registers given by its 32 basis images, as 4 byte-lane lookup tables `[4, 256]`."
-    bits = ((np.arange(256)[:, None] >> np.arange(8)) & 1).astype(bool)             # [256, 8]
-    return np.stack([np.bitwise_xor.reduce(np.where(bits, images[8 * j:8 * j + 8], np.uint32(0)), axis=1) for j in range(4)])
+    bits = ((np.arange(256)[:, None] >> np.arange(8)) & 1).astype(bool)  # [256, 8]
+    return np.stack(
+        [np.bitwise_xor.reduce(np.where(bits, images[8 * j : 8 * j + 8], np.uint32(0)), axis=1) for j in range(4)]
+    )
+
 
 def _apply(lanes: np.ndarray, v: np.ndarray) -> np.ndarray:
     return lanes[0][v & 0xFF] ^ lanes[1][(v >> 8) & 0xFF] ^ lanes[2][(v >> 16) & 0xFF] ^ lanes[3][v >> 24]
 
+
 _CRC_TABLE = _crc_byte_table()
+
+
 def _zero_shifts(levels: int = 40) -> list[np.ndarray]:
     "Tables of 'push the register through 2**l zero bytes', l = 0..levels-1."
     basis = np.left_shift(np.uint32(1), np.arange(32, dtype=np.uint32))
-    images, out = _CRC_TABLE[basis & 0xFF] ^ (basis >> 8), []          # one zero byte
+    images, out = _CRC_TABLE[basis & 0xFF] ^ (basis >> 8), []  # one zero byte
     for _ in range(levels):
-        out.append(_lanes(images)); images = _apply(out[-1], images)   # twice as many zero bytes
+        out.append(_lanes(images))
+        images = _apply(out[-1], images)  # twice as many zero bytes
     return out
+
+
 _SHIFTS = _zero_shifts()
+
 
 def crc32c(data: bytes) -> int:
     "CRC-32C (Castagnoli) of `data`, as TFRecord files use it."
     b = np.frombuffer(data, np.uint8)
-    if len(b) < 64:                                    # short: the plain byte loop
+    if len(b) < 64:  # short: the plain byte loop
         crc = 0xFFFFFFFF
-        for byte in b.tolist(): crc = int(_CRC_TABLE[(crc ^ byte) & 0xFF]) ^ (crc >> 8)
+        for byte in b.tolist():
+            crc = int(_CRC_TABLE[(crc ^ byte) & 0xFF]) ^ (crc >> 8)
         return crc ^ 0xFFFFFFFF
-    b = b.copy(); b[:4] ^= 0xFF                        # starting from 0xFFFFFFFF = xor-ing it into the first 4 bytes
-    v, level = _CRC_TABLE[b], 0                        # each byte's CRC from a zero register
+    b = b.copy()
+    b[:4] ^= 0xFF  # starting from 0xFFFFFFFF = xor-ing it into the first 4 bytes
+    v, level = _CRC_TABLE[b], 0  # each byte's CRC from a zero register
     while len(v) > 1:
-        if len(v) % 2: v = np.concatenate([np.zeros(1, np.uint32), v])   # leading zero bytes change nothing
-        v = _apply(_SHIFTS[level], v[0::2]) ^ v[1::2]; level += 1         # crc(A+B) = shift(crc(A), len(B)) ^ crc(B)
+        if len(v) % 2:
+            v = np.concatenate([np.zeros(1, np.uint32), v])  # leading zero bytes change nothing
+        v = _apply(_SHIFTS[level], v[0::2]) ^ v[1::2]
+        level += 1  # crc(A+B) = shift(crc(A), len(B)) ^ crc(B)
     return int(v[0]) ^ 0xFFFFFFFF
+
 
 def _masked_crc(data: bytes) -> int:
     c = crc32c(data)
@@ -59,34 +77,46 @@ __all__ = ['MAX_LEN', 'PAD', 'NUM_CLASSES', 'crc32c', 'serialize_example', 'writ
 
 # %% ../../nbs/08c_islr_tfrecord.ipynb #e0aadbe0
 def _varint(n: int) -> bytes:
-    n &= (1 << 64) - 1                               # int64 as two's complement, as protobuf does
+    n &= (1 << 64) - 1  # int64 as two's complement, as protobuf does
     out = bytearray()
     while True:
         b, n = n & 0x7F, n >> 7
-        if n: out.append(b | 0x80)
-        else: out.append(b); return bytes(out)
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
 
 def _field(number: int, payload: bytes) -> bytes:
     "A length-delimited protobuf field."
     return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
 
 def serialize_example(coordinates, sign: int) -> bytes:
     "A serialised `tf.train.Example` {'coordinates': raw float32 bytes of `[T, 543, 3]`, 'sign': int64}, written without TF."
     a = np.asarray(coordinates)
     if a.ndim != 3 or a.shape[1:] != (ROWS_PER_FRAME, 3):
         raise ValueError(f"expected coordinates of shape [T, {ROWS_PER_FRAME}, 3], got {list(a.shape)}")
-    if len(a) == 0: raise ValueError("empty sequence: 0 frames")
-    if not np.issubdtype(a.dtype, np.floating): raise ValueError(f"expected float coordinates, got dtype {a.dtype}")
-    if int(sign) != sign or sign < 0: raise ValueError(f"sign must be a class number >= 0, got {sign!r}")
-    coords = _field(1, _field(1, np.ascontiguousarray(a, dtype="<f4").tobytes()))   # Feature.bytes_list.value
-    label = _field(3, _field(1, _varint(int(sign))))                                  # Feature.int64_list.value (packed)
-    entry = lambda key, feature: _field(1, _field(1, key.encode()) + _field(2, feature))   # Features.feature map entry
-    return _field(1, entry("coordinates", coords) + entry("sign", label))          # Example.features
+    if len(a) == 0:
+        raise ValueError("empty sequence: 0 frames")
+    if not np.issubdtype(a.dtype, np.floating):
+        raise ValueError(f"expected float coordinates, got dtype {a.dtype}")
+    if int(sign) != sign or sign < 0:
+        raise ValueError(f"sign must be a class number >= 0, got {sign!r}")
+    coords = _field(1, _field(1, np.ascontiguousarray(a, dtype="<f4").tobytes()))  # Feature.bytes_list.value
+    label = _field(3, _field(1, _varint(int(sign))))  # Feature.int64_list.value (packed)
+    entry = lambda key, feature: _field(1, _field(1, key.encode()) + _field(2, feature))  # Features.feature map entry
+    return _field(1, entry("coordinates", coords) + entry("sign", label))  # Example.features
+
 
 def write_tfrecord(path, records, compresslevel: int = 6) -> int:
     "Write serialised records (bytes) to a GZIP TFRecord file at `path`; returns how many were written."
     n = 0
-    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=compresslevel, mtime=0) as f:
+    with (
+        open(path, "wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=compresslevel, mtime=0) as f,
+    ):
         for r in records:
             head = struct.pack("<Q", len(r))
             f.write(head + struct.pack("<I", _masked_crc(head)) + r + struct.pack("<I", _masked_crc(r)))
@@ -96,14 +126,21 @@ def write_tfrecord(path, records, compresslevel: int = 6) -> int:
 # %% ../../nbs/08c_islr_tfrecord.ipynb #19ab6f71
 def make_folds(train: pd.DataFrame, n_folds: int = 5, seed: int = 42) -> pd.DataFrame:
     "`train` (with participant_id) plus a `fold` column in 0..n_folds-1: whole participants per fold, sizes balanced."
-    if n_folds < 1: raise ValueError(f"n_folds must be >= 1, got {n_folds}")
+    if n_folds < 1:
+        raise ValueError(f"n_folds must be >= 1, got {n_folds}")
     counts = train.groupby("participant_id").size()
     if len(counts) < n_folds:
-        raise ValueError(f"{len(counts)} participant(s) cannot fill {n_folds} folds without splitting a signer; use n_folds <= {len(counts)}")
-    counts = counts.sample(frac=1, random_state=seed).sort_values(ascending=False, kind="stable")   # ties in random order
+        raise ValueError(
+            f"{len(counts)} participant(s) cannot fill {n_folds} folds without splitting a signer; use n_folds <= {len(counts)}"
+        )
+    counts = counts.sample(frac=1, random_state=seed).sort_values(
+        ascending=False, kind="stable"
+    )  # ties in random order
     sizes, fold_of = np.zeros(n_folds, int), {}
     for pid, n in counts.items():
-        f = int(np.argmin(sizes)); fold_of[pid] = f; sizes[f] += n
+        f = int(np.argmin(sizes))
+        fold_of[pid] = f
+        sizes[f] += n
     return train.assign(fold=train.participant_id.map(fold_of).astype(int))
 
 # %% ../../nbs/08c_islr_tfrecord.ipynb #1c29f80d
@@ -111,44 +148,73 @@ def tfrecord_name(fold: int, shard: int, count: int) -> str:
     "The file name of a shard: `fold{fold}-{shard}-{count}.tfrecords`."
     return f"fold{fold}-{shard}-{count}.tfrecords"
 
+
 def count_data_items(filenames) -> int:
     "Sequences in TFRecord files, read from their names the seed's way (`fold0-3-1000.tfrecords` holds 1000)."
     n = []
     for filename in filenames:
         m = re.compile(r"-([0-9]+)\.").search(str(filename).split("/")[-1])
         if m is None:
-            raise ValueError(f"count_data_items: cannot read a record count from the file name {str(filename)!r}; "
-                             "expected a name with '-<count>.' in it, like 'fold0-3-1000.tfrecords'")
+            raise ValueError(
+                f"count_data_items: cannot read a record count from the file name {str(filename)!r}; "
+                "expected a name with '-<count>.' in it, like 'fold0-3-1000.tfrecords'"
+            )
         n.append(int(m.group(1)))
     return int(np.sum(n))
+
 
 def fold_files(files, fold: int) -> tuple[list, list]:
     "(train files, validation files) for validating on `fold`: the seed's split, by the file name's `fold{k}-` prefix."
     valid = [f for f in files if str(f).split("/")[-1].startswith(f"fold{fold}-")]
     return [f for f in files if f not in valid], valid
 
+
 def _records(job: dict, done: list, skipped: list):
     "Serialised records of a shard's sequences (a generator); fills `done` and `skipped` with sequence ids."
     from sign_notes.data import load_relevant_data_subset
+
     for path, sign, sid in job["items"]:
         x = load_relevant_data_subset(Path(job["root"]) / path)
-        if np.isnan(x[:, POINT_LANDMARKS]).all(): skipped.append(sid); continue
+        if np.isnan(x[:, POINT_LANDMARKS]).all():
+            skipped.append(sid)
+            continue
         done.append(sid)
         yield serialize_example(x, sign)
 
+
 def _write_shard(job: dict) -> dict:
     "Worker: write one shard's sequences to `fold{f}-{s}-{count}.tfrecords`; returns what it did."
-    out = Path(job["out_dir"]); tmp = out / f"fold{job['fold']}-{job['shard']}.tfrecords.tmp"
+    out = Path(job["out_dir"])
+    tmp = out / f"fold{job['fold']}-{job['shard']}.tfrecords.tmp"
     done, skipped = [], []
     n = write_tfrecord(tmp, _records(job, done, skipped), job["compresslevel"])
     file = None
-    if n: file = out / tfrecord_name(job["fold"], job["shard"], n); os.replace(tmp, file)
-    else: tmp.unlink()
-    return dict(file=None if file is None else str(file), done=done, skipped=skipped, n=len(job["items"]),
-                frameworks=[m for m in ("tensorflow", "keras", "paddle") if m in sys.modules])
+    if n:
+        file = out / tfrecord_name(job["fold"], job["shard"], n)
+        os.replace(tmp, file)
+    else:
+        tmp.unlink()
+    return dict(
+        file=None if file is None else str(file),
+        done=done,
+        skipped=skipped,
+        n=len(job["items"]),
+        frameworks=[m for m in ("tensorflow", "keras", "paddle") if m in sys.modules],
+    )
 
-def write_tfrecords(root, out_dir, n_folds: int = 5, shard_size: int = 1000, n_workers: int | None = None, seed: int = 42,
-                    compresslevel: int = 6, limit: int | None = None, overwrite: bool = False, progress: bool = True) -> list[Path]:
+
+def write_tfrecords(
+    root,
+    out_dir,
+    n_folds: int = 5,
+    shard_size: int = 1000,
+    n_workers: int | None = None,
+    seed: int = 42,
+    compresslevel: int = 6,
+    limit: int | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> list[Path]:
     """Convert the Kaggle-format dataset at `root` into GZIP TFRecords in `out_dir`, by participant fold; returns the files.
 
     `n_workers` processes (default: one per core; 1 runs in this process) write shards of `shard_size` sequences.
@@ -157,110 +223,184 @@ def write_tfrecords(root, out_dir, n_folds: int = 5, shard_size: int = 1000, n_w
     import multiprocessing as mp
     from tqdm.auto import tqdm
     from sign_notes.data import read_train_csv, read_sign_map
+
     root, out_dir = Path(root), Path(out_dir)
     train, sign_map = read_train_csv(root), read_sign_map(root)
     unknown = sorted(set(train.sign) - set(sign_map))
-    if unknown: raise ValueError(f"sign(s) {unknown[:5]} of train.csv are not in the sign map")
-    if shard_size < 1: raise ValueError(f"shard_size must be >= 1, got {shard_size}")
-    if limit is not None: train = train.sample(min(limit, len(train)), random_state=seed)
+    if unknown:
+        raise ValueError(f"sign(s) {unknown[:5]} of train.csv are not in the sign map")
+    if shard_size < 1:
+        raise ValueError(f"shard_size must be >= 1, got {shard_size}")
+    if limit is not None:
+        train = train.sample(min(limit, len(train)), random_state=seed)
     folds = make_folds(train, n_folds, seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     old = list(out_dir.glob("fold*.tfrecords*"))
-    if old and not overwrite: raise FileExistsError(f"{out_dir} already holds {len(old)} TFRecord file(s); pass overwrite=True to replace them")
-    for f in old: f.unlink()
+    if old and not overwrite:
+        raise FileExistsError(
+            f"{out_dir} already holds {len(old)} TFRecord file(s); pass overwrite=True to replace them"
+        )
+    for f in old:
+        f.unlink()
     jobs = []
     for fold in range(n_folds):
-        d = folds[folds.fold == fold].sample(frac=1, random_state=seed)          # mix signs across shards
+        d = folds[folds.fold == fold].sample(frac=1, random_state=seed)  # mix signs across shards
         for shard, start in enumerate(range(0, len(d), shard_size)):
-            part = d.iloc[start:start + shard_size]
-            jobs.append(dict(root=str(root), out_dir=str(out_dir), fold=fold, shard=shard, compresslevel=compresslevel,
-                             items=[(p, int(sign_map[s]), int(i)) for p, s, i in zip(part.path, part.sign, part.sequence_id)]))
+            part = d.iloc[start : start + shard_size]
+            jobs.append(
+                dict(
+                    root=str(root),
+                    out_dir=str(out_dir),
+                    fold=fold,
+                    shard=shard,
+                    compresslevel=compresslevel,
+                    items=[(p, int(sign_map[s]), int(i)) for p, s, i in zip(part.path, part.sign, part.sequence_id)],
+                )
+            )
     n_workers = max(1, min(n_workers or os.cpu_count() or 1, len(jobs)))
     results = []
-    with tqdm(total=len(folds), desc=f"TFRecords ({n_workers} worker{'s' if n_workers > 1 else ''})", unit="seq", disable=not progress) as bar:
+    with tqdm(
+        total=len(folds),
+        desc=f"TFRecords ({n_workers} worker{'s' if n_workers > 1 else ''})",
+        unit="seq",
+        disable=not progress,
+    ) as bar:
         if n_workers == 1:
-            for job in jobs: results.append(_write_shard(job)); bar.update(results[-1]["n"])
+            for job in jobs:
+                results.append(_write_shard(job))
+                bar.update(results[-1]["n"])
         else:
             with ProcessPoolExecutor(n_workers, mp_context=mp.get_context("spawn")) as pool:
                 for fut in as_completed([pool.submit(_write_shard, job) for job in jobs]):
-                    results.append(fut.result()); bar.update(results[-1]["n"])
+                    results.append(fut.result())
+                    bar.update(results[-1]["n"])
     where = {sid: (r["file"], k) for r in results for k, sid in enumerate(r["done"])}
     skipped = [sid for r in results for sid in r["skipped"]]
-    if skipped: warnings.warn(f"{len(skipped)} sequence(s) left out: none of the {len(POINT_LANDMARKS)} POINT_LANDMARKS found in any frame (sequence_id {skipped[:5]}...)")
-    folds = folds.assign(file=[Path(where[s][0]).name if s in where else None for s in folds.sequence_id],
-                         record=[where[s][1] if s in where else -1 for s in folds.sequence_id])
+    if skipped:
+        warnings.warn(
+            f"{len(skipped)} sequence(s) left out: none of the {len(POINT_LANDMARKS)} POINT_LANDMARKS found in any frame (sequence_id {skipped[:5]}...)"
+        )
+    folds = folds.assign(
+        file=[Path(where[s][0]).name if s in where else None for s in folds.sequence_id],
+        record=[where[s][1] if s in where else -1 for s in folds.sequence_id],
+    )
     folds.to_csv(out_dir / "folds.csv", index=False)
     (out_dir / "sign_to_prediction_index_map.json").write_text(json.dumps(sign_map))
-    (out_dir / "conversion.json").write_text(json.dumps(dict(source=str(root), sequences=len(folds), written=len(where), skipped=skipped,
-        n_folds=n_folds, shard_size=shard_size, workers=n_workers, worker_frameworks=sorted({m for r in results for m in r["frameworks"]}))))
+    (out_dir / "conversion.json").write_text(
+        json.dumps(
+            dict(
+                source=str(root),
+                sequences=len(folds),
+                written=len(where),
+                skipped=skipped,
+                n_folds=n_folds,
+                shard_size=shard_size,
+                workers=n_workers,
+                worker_frameworks=sorted({m for r in results for m in r["frameworks"]}),
+            )
+        )
+    )
     files = [Path(r["file"]) for r in results if r["file"]]
     return sorted(files, key=lambda p: tuple(int(v) for v in re.findall(r"\d+", p.name)))
 
 # %% ../../nbs/08c_islr_tfrecord.ipynb #6159434f
-MAX_LEN, PAD, NUM_CLASSES = 384, -100., 250      # = sign_notes.islr.preprocess's (imported there with TensorFlow)
+MAX_LEN, PAD, NUM_CLASSES = 384, -100.0, 250  # = sign_notes.islr.preprocess's (imported there with TensorFlow)
+
 
 def decode_tfrec(record_bytes):
     "A serialised record -> {'coordinates': [T, 543, 3] float32, 'sign': int64}."
     import tensorflow as tf
-    features = tf.io.parse_single_example(record_bytes, {"coordinates": tf.io.FixedLenFeature([], tf.string),
-                                                         "sign": tf.io.FixedLenFeature([], tf.int64)})
+
+    features = tf.io.parse_single_example(
+        record_bytes, {"coordinates": tf.io.FixedLenFeature([], tf.string), "sign": tf.io.FixedLenFeature([], tf.int64)}
+    )
     out = {}
     out["coordinates"] = tf.reshape(tf.io.decode_raw(features["coordinates"], tf.float32), (-1, ROWS_PER_FRAME, 3))
     out["sign"] = features["sign"]
     return out
 
+
 def filter_nans_tf(x, ref_point=POINT_LANDMARKS):
     "Drop the frames of `[T, 543, 3]` in which every `ref_point` landmark is NaN."
     import tensorflow as tf
+
     mask = tf.math.logical_not(tf.reduce_all(tf.math.is_nan(tf.gather(x, ref_point, axis=1)), axis=[-2, -1]))
     x = tf.boolean_mask(x, mask, axis=0)
     return x
 
+
 def has_usable_frame(x, ref_point=POINT_LANDMARKS):
     "True when a decoded record (or its `[T, 543, 3]` coordinates) has a frame with any `ref_point` landmark: a `tf.data` filter."
     import tensorflow as tf
+
     coord = x["coordinates"] if isinstance(x, dict) else x
     return tf.reduce_any(tf.logical_not(tf.math.is_nan(tf.gather(coord, ref_point, axis=1))))
+
 
 def preprocess(x, augment=False, max_len=MAX_LEN, num_classes=NUM_CLASSES, seed=None):
     "A decoded record -> (features `[min(T, max_len), 708]` float32, one-hot sign `[num_classes]`)."
     import tensorflow as tf
     from sign_notes.islr.preprocess import Preprocess
     from sign_notes.islr.augment import augment_fn
-    sign = tf.cast(x["sign"], tf.int64)                   # (TF prints the values: x is the sign, y num_classes)
+
+    sign = tf.cast(x["sign"], tf.int64)  # (TF prints the values: x is the sign, y num_classes)
     tf.debugging.assert_non_negative(sign, message="preprocess: a record's sign (x) is negative")
-    tf.debugging.assert_less(sign, tf.constant(num_classes, tf.int64),
-                             message=f"preprocess: a record's sign (x) is not below num_classes = {num_classes} (y)")
+    tf.debugging.assert_less(
+        sign,
+        tf.constant(num_classes, tf.int64),
+        message=f"preprocess: a record's sign (x) is not below num_classes = {num_classes} (y)",
+    )
     coord = x["coordinates"]
     coord = filter_nans_tf(coord)
-    tf.debugging.assert_positive(tf.shape(coord)[0], message="preprocess: a record has no frame with any of the "
-        "POINT_LANDMARKS (0 frames, or all NaN); get_tfrec_dataset filters such records out with has_usable_frame")
+    tf.debugging.assert_positive(
+        tf.shape(coord)[0],
+        message="preprocess: a record has no frame with any of the "
+        "POINT_LANDMARKS (0 frames, or all NaN); get_tfrec_dataset filters such records out with has_usable_frame",
+    )
     if augment:
         coord = augment_fn(coord, max_len=max_len, seed=seed)
     coord = tf.ensure_shape(coord, (None, ROWS_PER_FRAME, 3))
     return tf.cast(Preprocess(max_len=max_len)(coord)[0], tf.float32), tf.one_hot(sign, num_classes)
 
+
 def _num_classes(files) -> int:
     "Signs in the sign map written beside the first file (by `write_tfrecords`), else NUM_CLASSES."
     import tensorflow as tf
-    sign_map = os.path.join(os.path.dirname(str(files[0])), "sign_to_prediction_index_map.json")   # local or gs://
+
+    sign_map = os.path.join(os.path.dirname(str(files[0])), "sign_to_prediction_index_map.json")  # local or gs://
     if tf.io.gfile.exists(sign_map):
-        with tf.io.gfile.GFile(sign_map) as f: return len(json.load(f))
+        with tf.io.gfile.GFile(sign_map) as f:
+            return len(json.load(f))
     return NUM_CLASSES
 
-def get_tfrec_dataset(tfrecords, batch_size=64, max_len=64, drop_remainder=False, augment=False, shuffle=False,
-                      repeat=False, num_classes=None, seed=None):
+
+def get_tfrec_dataset(
+    tfrecords,
+    batch_size=64,
+    max_len=64,
+    drop_remainder=False,
+    augment=False,
+    shuffle=False,
+    repeat=False,
+    num_classes=None,
+    seed=None,
+):
     "GZIP TFRecord files -> tf.data of (features `[batch, max_len, 708]` padded with PAD, one-hot `[batch, num_classes]`)."
     import tensorflow as tf
+
     files = [str(tfrecords)] if isinstance(tfrecords, (str, os.PathLike)) else [str(f) for f in tfrecords]
-    if not files: raise ValueError("get_tfrec_dataset: no TFRecord files given")
-    if num_classes is None: num_classes = _num_classes(files)
-    buffer = 4096 if shuffle is True else shuffle                # the seed passes a buffer size
+    if not files:
+        raise ValueError("get_tfrec_dataset: no TFRecord files given")
+    if num_classes is None:
+        num_classes = _num_classes(files)
+    buffer = 4096 if shuffle is True else shuffle  # the seed passes a buffer size
     ds = tf.data.TFRecordDataset(files, num_parallel_reads=tf.data.AUTOTUNE, compression_type="GZIP")
     ds = ds.map(decode_tfrec, tf.data.AUTOTUNE)
-    ds = ds.filter(has_usable_frame)                             # a record with no usable frame: dropped, not an error
-    if seed is None:                                             # the seed's pipeline
-        ds = ds.map(lambda x: preprocess(x, augment=augment, max_len=max_len, num_classes=num_classes), tf.data.AUTOTUNE)
+    ds = ds.filter(has_usable_frame)  # a record with no usable frame: dropped, not an error
+    if seed is None:  # the seed's pipeline
+        ds = ds.map(
+            lambda x: preprocess(x, augment=augment, max_len=max_len, num_classes=num_classes), tf.data.AUTOTUNE
+        )
         if repeat:
             ds = ds.repeat()
         if shuffle:
@@ -268,15 +408,27 @@ def get_tfrec_dataset(tfrecords, batch_size=64, max_len=64, drop_remainder=False
             options = tf.data.Options()
             options.deterministic = False
             ds = ds.with_options(options)
-    else:                                                        # reproducible: a seed per record, a seeded shuffle
+    else:  # reproducible: a seed per record, a seeded shuffle
         if repeat:
             ds = ds.repeat()
-        ds = ds.enumerate().map(lambda i, x: preprocess(x, augment=augment, max_len=max_len, num_classes=num_classes,
-                                                        seed=tf.stack([tf.constant(seed, tf.int64), i])), tf.data.AUTOTUNE)
+        ds = ds.enumerate().map(
+            lambda i, x: preprocess(
+                x,
+                augment=augment,
+                max_len=max_len,
+                num_classes=num_classes,
+                seed=tf.stack([tf.constant(seed, tf.int64), i]),
+            ),
+            tf.data.AUTOTUNE,
+        )
         if shuffle:
             ds = ds.shuffle(buffer, seed=seed)
     if batch_size:
-        ds = ds.padded_batch(batch_size, padding_values=PAD, padded_shapes=([max_len, CHANNELS], [num_classes]),
-                             drop_remainder=drop_remainder)
+        ds = ds.padded_batch(
+            batch_size,
+            padding_values=PAD,
+            padded_shapes=([max_len, CHANNELS], [num_classes]),
+            drop_remainder=drop_remainder,
+        )
     ds = ds.prefetch(tf.data.AUTOTUNE)
     return ds

@@ -24,11 +24,12 @@ __all__ = ['CFG', 'OneCycleLR', 'decay_schedule', 'lr_schedule', 'SeedAdamW', 'm
 @dataclass
 class CFG:
     "The seed's training settings (same names). `lr` and `batch_size` are per-replica values times `replicas`."
+
     n_splits: int = 5
     save_output: bool = True
     output_dir: str = "runs/islr"
     seed: int = 42
-    verbose: int = 2                 # 0) silent 1) progress bar 2) one line per epoch
+    verbose: int = 2  # 0) silent 1) progress bar 2) one line per epoch
     max_len: int = MAX_LEN
     replicas: int = 8
     lr_per_replica: float = 5e-4
@@ -36,10 +37,10 @@ class CFG:
     weight_decay: float = 0.1
     lr_min: float = 1e-6
     epoch: int = 300
-    warmup: float = 0                # share of the epochs spent warming up
+    warmup: float = 0  # share of the epochs spent warming up
     snapshot_epochs: list = field(default_factory=list)
     swa_epochs: list = field(default_factory=list)
-    fp16: bool = True                # mixed precision where the device has it (see get_strategy().policy)
+    fp16: bool = True  # mixed precision where the device has it (see get_strategy().policy)
     fgm: bool = False
     awp: bool = True
     awp_lambda: float = 0.2
@@ -49,27 +50,35 @@ class CFG:
     decay_type: str = "cosine"
     dim: int = 192
     num_classes: int = NUM_CLASSES
-    shuffle: int = 32768             # shuffle buffer of the training set
+    shuffle: int = 32768  # shuffle buffer of the training set
     comment: str = ""
 
     def __post_init__(self):
-        if self.replicas < 1: raise ValueError(f"replicas must be >= 1, got {self.replicas}")
-        if self.epoch < 1: raise ValueError(f"epoch must be >= 1, got {self.epoch}")
+        if self.replicas < 1:
+            raise ValueError(f"replicas must be >= 1, got {self.replicas}")
+        if self.epoch < 1:
+            raise ValueError(f"epoch must be >= 1, got {self.epoch}")
         if self.decay_type not in ("linear", "cosine", "exponential"):
             raise ValueError(f"decay_type must be 'linear', 'cosine' or 'exponential', got {self.decay_type!r}")
-        if not self.comment: self.comment = self._auto_comment()
+        if not self.comment:
+            self.comment = self._auto_comment()
 
     def _auto_comment(self) -> str:
         return f"islr-fp16-{self.dim}-{self.replicas}-seed{self.seed}"
 
     @property
-    def lr(self) -> float: return self.lr_per_replica * self.replicas
+    def lr(self) -> float:
+        return self.lr_per_replica * self.replicas
+
     @property
-    def batch_size(self) -> int: return self.batch_per_replica * self.replicas
+    def batch_size(self) -> int:
+        return self.batch_per_replica * self.replicas
 
     def with_replicas(self, replicas: int) -> "CFG":
         "A copy for `replicas` devices (lr and batch size scale with it; an automatic comment is renamed)."
-        return replace(self, replicas=int(replicas), comment="" if self.comment == self._auto_comment() else self.comment)
+        return replace(
+            self, replicas=int(replicas), comment="" if self.comment == self._auto_comment() else self.comment
+        )
 
     @classmethod
     def full(cls, replicas: int = 8, **kw) -> "CFG":
@@ -79,17 +88,48 @@ class CFG:
     @classmethod
     def small(cls, replicas: int = 1, **kw) -> "CFG":
         "A CPU-sized run on a small (synthetic) dataset."
-        return cls(**{**dict(replicas=replicas, max_len=64, dim=96, epoch=40, lr_per_replica=1e-3, batch_per_replica=32,
-                             awp_start_epoch=10, dropout_start_epoch=10, shuffle=2048, lr_min=1e-5), **kw})
+        return cls(
+            **{
+                **dict(
+                    replicas=replicas,
+                    max_len=64,
+                    dim=96,
+                    epoch=40,
+                    lr_per_replica=1e-3,
+                    batch_per_replica=32,
+                    awp_start_epoch=10,
+                    dropout_start_epoch=10,
+                    shuffle=2048,
+                    lr_min=1e-5,
+                ),
+                **kw,
+            }
+        )
 
     @classmethod
     def quick(cls, replicas: int = 1, **kw) -> "CFG":
         "The CI-sized run: a few minutes on 2 CPU cores."
-        return cls(**{**dict(replicas=replicas, max_len=64, dim=64, epoch=12, lr_per_replica=2e-3, batch_per_replica=32,
-                             awp_start_epoch=8, dropout_start_epoch=8, shuffle=1024, lr_min=1e-5), **kw})
+        return cls(
+            **{
+                **dict(
+                    replicas=replicas,
+                    max_len=64,
+                    dim=64,
+                    epoch=12,
+                    lr_per_replica=2e-3,
+                    batch_per_replica=32,
+                    awp_start_epoch=8,
+                    dropout_start_epoch=8,
+                    shuffle=1024,
+                    lr_min=1e-5,
+                ),
+                **kw,
+            }
+        )
 
     def to_dict(self) -> dict:
         return {**asdict(self), "lr": self.lr, "batch_size": self.batch_size}
+
 
 # The published notebook has a few slips that this port fixes (the prose of each section says where):
 # `get_strategy` returns `IS_TPU`, which it only sets on a TPU (a `NameError` on GPU or CPU), and assigns
@@ -101,16 +141,39 @@ class CFG:
 @keras.saving.register_keras_serializable(package="sign_notes")
 class OneCycleLR(keras.optimizers.schedules.LearningRateSchedule):
     "Warm-up (linear/exponential/cosine) to `lr`, optional plateau, decay (linear/exponential/cosine) to `lr_min` (hoyso48)."
+
     _TYPES = ("linear", "exponential", "cosine")
-    def __init__(self, lr=1e-4, epochs=10, steps_per_epoch=100, steps_per_update=1, resume_epoch=0, decay_epochs=10,
-                 sustain_epochs=0, warmup_epochs=0, lr_start=0, lr_min=0, warmup_type="linear", decay_type="cosine", **kwargs):
+
+    def __init__(
+        self,
+        lr=1e-4,
+        epochs=10,
+        steps_per_epoch=100,
+        steps_per_update=1,
+        resume_epoch=0,
+        decay_epochs=10,
+        sustain_epochs=0,
+        warmup_epochs=0,
+        lr_start=0,
+        lr_min=0,
+        warmup_type="linear",
+        decay_type="cosine",
+        **kwargs,
+    ):
         super().__init__()
         for name, t in (("warmup_type", warmup_type), ("decay_type", decay_type)):
-            if t not in self._TYPES: raise ValueError(f"{name} must be one of {self._TYPES}, got {t!r}")
-        if steps_per_epoch <= 0: raise ValueError(f"steps_per_epoch must be > 0, got {steps_per_epoch}")
-        if steps_per_update < 1: raise ValueError(f"steps_per_update must be >= 1, got {steps_per_update}")
+            if t not in self._TYPES:
+                raise ValueError(f"{name} must be one of {self._TYPES}, got {t!r}")
+        if steps_per_epoch <= 0:
+            raise ValueError(f"steps_per_epoch must be > 0, got {steps_per_epoch}")
+        if steps_per_update < 1:
+            raise ValueError(f"steps_per_update must be >= 1, got {steps_per_update}")
         self.lr, self.epochs, self.steps_per_epoch = float(lr), float(epochs), float(steps_per_epoch)
-        self.steps_per_update, self.resume_epoch, self.decay_epochs = float(steps_per_update), float(resume_epoch), float(decay_epochs)
+        self.steps_per_update, self.resume_epoch, self.decay_epochs = (
+            float(steps_per_update),
+            float(resume_epoch),
+            float(decay_epochs),
+        )
         self.sustain_epochs, self.warmup_epochs = float(sustain_epochs), float(warmup_epochs)
         self.lr_start, self.lr_min = float(lr_start), float(lr_min)
         self.warmup_type, self.decay_type = warmup_type, decay_type
@@ -124,7 +187,7 @@ class OneCycleLR(keras.optimizers.schedules.LearningRateSchedule):
         step = ops.minimum(step, decay_steps)
         step = ops.floor(step / self.steps_per_update) * self.steps_per_update
         lr, lr0, lr1 = self.lr, self.lr_start, self.lr_min
-        w = max(warmup_steps, 1e-9)                                  # guards: a zero-length phase is never selected
+        w = max(warmup_steps, 1e-9)  # guards: a zero-length phase is never selected
         d = max(decay_steps - warmup_steps - sustain_steps, 1e-9)
         if self.warmup_type == "linear":
             up = (lr - lr0) / w * step + lr0
@@ -143,10 +206,20 @@ class OneCycleLR(keras.optimizers.schedules.LearningRateSchedule):
         return ops.where(step >= warmup_steps + sustain_steps, down, out)
 
     def get_config(self):
-        return dict(lr=self.lr, epochs=self.epochs, steps_per_epoch=self.steps_per_epoch, steps_per_update=self.steps_per_update,
-                    resume_epoch=self.resume_epoch, decay_epochs=self.decay_epochs, sustain_epochs=self.sustain_epochs,
-                    warmup_epochs=self.warmup_epochs, lr_start=self.lr_start, lr_min=self.lr_min,
-                    warmup_type=self.warmup_type, decay_type=self.decay_type)
+        return dict(
+            lr=self.lr,
+            epochs=self.epochs,
+            steps_per_epoch=self.steps_per_epoch,
+            steps_per_update=self.steps_per_update,
+            resume_epoch=self.resume_epoch,
+            decay_epochs=self.decay_epochs,
+            sustain_epochs=self.sustain_epochs,
+            warmup_epochs=self.warmup_epochs,
+            lr_start=self.lr_start,
+            lr_min=self.lr_min,
+            warmup_type=self.warmup_type,
+            decay_type=self.decay_type,
+        )
 
     def values(self, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         "(steps, learning rates) at up to 1000 points over the whole run (or `n` points)."
@@ -157,35 +230,60 @@ class OneCycleLR(keras.optimizers.schedules.LearningRateSchedule):
     def plot(self, ax=None, label: str | None = None):
         "Scatter the rate over the run's steps (like the seed's `plot`); returns the matplotlib figure."
         import matplotlib.pyplot as plt
-        if ax is None: _, ax = plt.subplots(figsize=(5, 2.5))
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(5, 2.5))
         steps, lrs = self.values()
         ax.scatter(steps, lrs, 2, label=label)
-        ax.set_xlabel("step"); ax.set_ylabel("learning rate")
+        ax.set_xlabel("step")
+        ax.set_ylabel("learning rate")
         return ax.figure
 
 # %% ../../nbs/10_islr_train.ipynb #2af99095
 def decay_schedule(cfg: CFG, steps_per_epoch: int) -> OneCycleLR:
     "The seed's weight-decay schedule `wd_t` (`lr * weight_decay` along the learning-rate curve); the decay per step is `lr_t * wd_t`."
-    return OneCycleLR(cfg.lr * cfg.weight_decay, cfg.epoch, warmup_epochs=cfg.epoch * cfg.warmup, steps_per_epoch=steps_per_epoch,
-                      resume_epoch=cfg.resume, decay_epochs=cfg.epoch, lr_min=cfg.lr_min * cfg.weight_decay,
-                      decay_type=cfg.decay_type, warmup_type="linear")
+    return OneCycleLR(
+        cfg.lr * cfg.weight_decay,
+        cfg.epoch,
+        warmup_epochs=cfg.epoch * cfg.warmup,
+        steps_per_epoch=steps_per_epoch,
+        resume_epoch=cfg.resume,
+        decay_epochs=cfg.epoch,
+        lr_min=cfg.lr_min * cfg.weight_decay,
+        decay_type=cfg.decay_type,
+        warmup_type="linear",
+    )
+
 
 def lr_schedule(cfg: CFG, steps_per_epoch: int) -> OneCycleLR:
     "The seed's learning-rate schedule for `cfg`."
-    return OneCycleLR(cfg.lr, cfg.epoch, warmup_epochs=cfg.epoch * cfg.warmup, steps_per_epoch=steps_per_epoch,
-                      resume_epoch=cfg.resume, decay_epochs=cfg.epoch, lr_min=cfg.lr_min, decay_type=cfg.decay_type,
-                      warmup_type="linear")
+    return OneCycleLR(
+        cfg.lr,
+        cfg.epoch,
+        warmup_epochs=cfg.epoch * cfg.warmup,
+        steps_per_epoch=steps_per_epoch,
+        resume_epoch=cfg.resume,
+        decay_epochs=cfg.epoch,
+        lr_min=cfg.lr_min,
+        decay_type=cfg.decay_type,
+        warmup_type="linear",
+    )
+
 
 @keras.saving.register_keras_serializable(package="sign_notes")
 class SeedAdamW(keras.optimizers.AdamW):
     "AdamW whose `weight_decay` may be a schedule `wd_t`: each step decays `w -= lr_t * wd_t * w`, as tfa's RectifiedAdam did."
+
     def __init__(self, learning_rate=1e-3, weight_decay=0.004, **kwargs):
         schedule = weight_decay if isinstance(weight_decay, keras.optimizers.schedules.LearningRateSchedule) else None
-        super().__init__(learning_rate=learning_rate, weight_decay=0.0 if schedule is not None else weight_decay, **kwargs)
+        super().__init__(
+            learning_rate=learning_rate, weight_decay=0.0 if schedule is not None else weight_decay, **kwargs
+        )
         self.weight_decay_schedule = schedule
 
     def _apply_weight_decay(self, variables):
-        if self.weight_decay_schedule is None: return super()._apply_weight_decay(variables)
+        if self.weight_decay_schedule is None:
+            return super()._apply_weight_decay(variables)
         # Keras applies `w -= w * self.weight_decay * lr_t` (with the merge calls a distribution strategy needs):
         # let it, with weight_decay set to this step's wd_t for the duration of the call.
         constant = self.weight_decay
@@ -204,8 +302,14 @@ class SeedAdamW(keras.optimizers.AdamW):
     @classmethod
     def from_config(cls, config, custom_objects=None):
         if isinstance(config.get("weight_decay"), dict):
-            config = {**config, "weight_decay": keras.saving.deserialize_keras_object(config["weight_decay"], custom_objects=custom_objects)}
+            config = {
+                **config,
+                "weight_decay": keras.saving.deserialize_keras_object(
+                    config["weight_decay"], custom_objects=custom_objects
+                ),
+            }
         return super().from_config(config, custom_objects=custom_objects)
+
 
 def make_optimizer(cfg: CFG, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     "`SeedAdamW` with the seed's one-cycle learning rate and its weight-decay schedule (decay per step `lr_t * wd_t`)."
@@ -217,8 +321,10 @@ def _unscale_for_distribution(loss):
     n = tf.distribute.get_strategy().num_replicas_in_sync
     return loss * ops.cast(n, loss.dtype) if n > 1 else loss
 
+
 class AWP(keras.Model):
     "A model whose `train_step` does adversarial weight perturbation from optimiser step `start_step` on."
+
     def __init__(self, *args, delta: float = 0.1, eps: float = 1e-4, start_step: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
         self.delta, self.eps, self.start_step = float(delta), float(eps), int(start_step)
@@ -254,72 +360,103 @@ class AWP(keras.Model):
         if self.start_step <= 0:
             loss, y_pred, grads = self.adversarial_loss_and_gradients(x, y, sample_weight)
         else:
-            loss, y_pred, grads = tf.cond(self.optimizer.iterations < self.start_step,
-                                          lambda: self.loss_and_gradients(x, y, sample_weight),
-                                          lambda: self.adversarial_loss_and_gradients(x, y, sample_weight))
+            loss, y_pred, grads = tf.cond(
+                self.optimizer.iterations < self.start_step,
+                lambda: self.loss_and_gradients(x, y, sample_weight),
+                lambda: self.adversarial_loss_and_gradients(x, y, sample_weight),
+            )
         self.optimizer.apply(grads, self.trainable_variables)
         for m in self.metrics:
-            if m.name == "loss": m.update_state(_unscale_for_distribution(loss), sample_weight=tf.shape(x)[0])
+            if m.name == "loss":
+                m.update_state(_unscale_for_distribution(loss), sample_weight=tf.shape(x)[0])
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
 
 class FGM(AWP):
     "The fast gradient method: AWP on the first trainable tensor only (the `stem_conv` kernel here)."
+
     def adversarial_indices(self) -> list[int]:
         return [0]
 
 # %% ../../nbs/10_islr_train.ipynb #73d04311
-from .tfrecord import write_tfrecords, fold_files, count_data_items, get_tfrec_dataset, decode_tfrec, preprocess, has_usable_frame
+from sign_notes.islr.tfrecord import (
+    write_tfrecords,
+    fold_files,
+    count_data_items,
+    get_tfrec_dataset,
+    decode_tfrec,
+    preprocess,
+    has_usable_frame,
+)
 from .augment import flip_lr
+
 
 def prepare_tfrecords(root, out_dir, n_folds: int = 5, progress: bool = False, **kwargs) -> list[Path]:
     "TFRecords of the Kaggle-layout dataset at `root` in `out_dir` (reused when already converted from `root`); returns the files."
     from sign_notes.data import read_train_csv
+
     root, out_dir = Path(root), Path(out_dir)
     done = out_dir / "conversion.json"
     if done.exists():
         info = json.loads(done.read_text())
         if info.get("source") == str(root) and info.get("n_folds") == n_folds:
-            files = sorted(out_dir.glob("fold*-*-*.tfrecords"), key=lambda p: tuple(int(v) for v in re.findall(r"\d+", p.name)))
-            if files: return files
+            files = sorted(
+                out_dir.glob("fold*-*-*.tfrecords"), key=lambda p: tuple(int(v) for v in re.findall(r"\d+", p.name))
+            )
+            if files:
+                return files
     n_participants = read_train_csv(root).participant_id.nunique()
     if n_participants < 2:
         raise ValueError(f"{root}: {n_participants} participant(s); folds by signer need at least 2")
     kwargs.setdefault("n_workers", 1 if count_rows(root) < 2000 else None)
-    return write_tfrecords(root, out_dir, n_folds=min(n_folds, n_participants), overwrite=True, progress=progress, **kwargs)
+    return write_tfrecords(
+        root, out_dir, n_folds=min(n_folds, n_participants), overwrite=True, progress=progress, **kwargs
+    )
+
 
 def count_rows(root) -> int:
     "Sequences listed in `root/train.csv`."
     from sign_notes.data import read_train_csv
+
     return len(read_train_csv(root))
 
 # %% ../../nbs/10_islr_train.ipynb #2d31740e
 def _strategy_info(strategy):
     "(strategy, replicas, is_tpu, policy) from a `get_strategy()` result, a bare tf.distribute strategy or None."
-    if strategy is None: strategy = get_strategy(verbose=False)
+    if strategy is None:
+        strategy = get_strategy(verbose=False)
     if isinstance(strategy, tuple):
         policy = getattr(strategy, "policy", None) or mixed_precision_policy()
         return strategy[0], int(strategy[1]), bool(strategy[2]), policy
     return strategy, int(strategy.num_replicas_in_sync), False, mixed_precision_policy()
 
+
 def resolve_cfg(cfg, replicas: int | None = None) -> CFG:
     "A `CFG` instance from `cfg` (the class itself, as the seed passes it, means its defaults), rescaled to `replicas`."
-    if isinstance(cfg, type) and issubclass(cfg, CFG): cfg = cfg()
+    if isinstance(cfg, type) and issubclass(cfg, CFG):
+        cfg = cfg()
     if not isinstance(cfg, CFG):
         raise ValueError(f"cfg must be a CFG (or the CFG class), e.g. CFG.quick(); got {type(cfg).__name__}: {cfg!r}")
-    if replicas is not None and int(replicas) != cfg.replicas: cfg = cfg.with_replicas(replicas)
+    if replicas is not None and int(replicas) != cfg.replicas:
+        cfg = cfg.with_replicas(replicas)
     return cfg
+
 
 def start_steps(cfg: CFG, steps_per_epoch: int) -> tuple[int, int]:
     "(late dropout's start, AWP/FGM's start) in steps: the first counts all training calls, the second this run's optimiser steps."
-    dropout_step = cfg.dropout_start_epoch * steps_per_epoch                   # LateDropout's counter is in the checkpoint
-    awp_step = max(0, cfg.awp_start_epoch - cfg.resume) * steps_per_epoch      # optimizer.iterations restarts at 0 on resume
+    dropout_step = cfg.dropout_start_epoch * steps_per_epoch  # LateDropout's counter is in the checkpoint
+    awp_step = (
+        max(0, cfg.awp_start_epoch - cfg.resume) * steps_per_epoch
+    )  # optimizer.iterations restarts at 0 on resume
     return dropout_step, awp_step
+
 
 def train_fold(cfg: CFG, fold, train_files, valid_files=None, strategy=None, summary: bool = True):
     "Train on `train_files`, validate on `valid_files` (fold 'all': none) -> (model, cv: dict | None, history)."
     strategy, replicas, is_tpu, device_policy = _strategy_info(strategy)
     cfg = resolve_cfg(cfg, replicas)
-    if not train_files: raise ValueError(f"fold {fold}: no training files")
+    if not train_files:
+        raise ValueError(f"fold {fold}: no training files")
     seed_everything(cfg.seed)
     keras.backend.clear_session()
     gc.collect()
@@ -327,30 +464,58 @@ def train_fold(cfg: CFG, fold, train_files, valid_files=None, strategy=None, sum
     keras.config.set_dtype_policy(device_policy if cfg.fp16 else "float32")
     try:
         valid_files = list(valid_files or []) if fold != "all" else []
-        train_ds = get_tfrec_dataset(train_files, batch_size=cfg.batch_size, max_len=cfg.max_len, drop_remainder=True,
-                                     augment=True, repeat=True, shuffle=cfg.shuffle, num_classes=cfg.num_classes)
-        valid_ds = (get_tfrec_dataset(valid_files, batch_size=cfg.batch_size, max_len=cfg.max_len, drop_remainder=False,
-                                      repeat=False, shuffle=False, num_classes=cfg.num_classes) if valid_files else None)
+        train_ds = get_tfrec_dataset(
+            train_files,
+            batch_size=cfg.batch_size,
+            max_len=cfg.max_len,
+            drop_remainder=True,
+            augment=True,
+            repeat=True,
+            shuffle=cfg.shuffle,
+            num_classes=cfg.num_classes,
+        )
+        valid_ds = (
+            get_tfrec_dataset(
+                valid_files,
+                batch_size=cfg.batch_size,
+                max_len=cfg.max_len,
+                drop_remainder=False,
+                repeat=False,
+                shuffle=False,
+                num_classes=cfg.num_classes,
+            )
+            if valid_files
+            else None
+        )
         num_train, num_valid = count_data_items(train_files), count_data_items(valid_files) if valid_files else 0
         steps_per_epoch = max(1, num_train // cfg.batch_size)
         dropout_step, awp_step = start_steps(cfg, steps_per_epoch)
         with strategy.scope():
             model = get_model(max_len=cfg.max_len, dropout_step=dropout_step, dim=cfg.dim, num_classes=cfg.num_classes)
             if cfg.fgm:
-                model = FGM(model.input, model.output, delta=cfg.awp_lambda, eps=0., start_step=awp_step)
+                model = FGM(model.input, model.output, delta=cfg.awp_lambda, eps=0.0, start_step=awp_step)
             elif cfg.awp:
-                model = AWP(model.input, model.output, delta=cfg.awp_lambda, eps=0., start_step=awp_step)
-            model.compile(optimizer=make_optimizer(cfg, steps_per_epoch),
-                          loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1),
-                          metrics=[keras.metrics.CategoricalAccuracy(name="categorical_accuracy"),
-                                   keras.metrics.TopKCategoricalAccuracy(k=5, name="top5")],
-                          steps_per_execution=steps_per_epoch if is_tpu else 1)
+                model = AWP(model.input, model.output, delta=cfg.awp_lambda, eps=0.0, start_step=awp_step)
+            model.compile(
+                optimizer=make_optimizer(cfg, steps_per_epoch),
+                loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1),
+                metrics=[
+                    keras.metrics.CategoricalAccuracy(name="categorical_accuracy"),
+                    keras.metrics.TopKCategoricalAccuracy(k=5, name="top5"),
+                ],
+                steps_per_execution=steps_per_epoch if is_tpu else 1,
+            )
         if summary:
-            print(f"---------fold{fold}--------- {type(model).__name__}, {model.count_params():,} parameters, "
-                  f"policy {keras.config.dtype_policy().name}, {replicas} replica(s)")
-            print(f"train:{num_train} valid:{num_valid} batch:{cfg.batch_size} steps/epoch:{steps_per_epoch} "
-                  f"lr:{cfg.lr:g} awp from step {awp_step if (cfg.awp or cfg.fgm) else '-'}, dropout from step {dropout_step}")
-        out = Path(cfg.output_dir); out.mkdir(parents=True, exist_ok=True)
+            print(
+                f"---------fold{fold}--------- {type(model).__name__}, {model.count_params():,} parameters, "
+                f"policy {keras.config.dtype_policy().name}, {replicas} replica(s)"
+            )
+            print(
+                f"train:{num_train} valid:{num_valid} batch:{cfg.batch_size} steps/epoch:{steps_per_epoch} "
+                f"lr:{cfg.lr:g} awp from step {awp_step if (cfg.awp or cfg.fgm) else '-'}, dropout from step {dropout_step}"
+            )
+        out = Path(cfg.output_dir)
+        out.mkdir(parents=True, exist_ok=True)
         stem = f"{cfg.comment}-fold{fold}"
         if cfg.resume:
             print(f"resume from epoch{cfg.resume}")
@@ -358,21 +523,41 @@ def train_fold(cfg: CFG, fold, train_files, valid_files=None, strategy=None, sum
         callbacks = []
         if cfg.save_output:
             callbacks.append(keras.callbacks.CSVLogger(str(out / f"{stem}-logs.csv"), append=bool(cfg.resume)))
-            callbacks.append(keras.callbacks.ModelCheckpoint(str(out / f"{stem}-last.weights.h5"), save_weights_only=True))
+            callbacks.append(
+                keras.callbacks.ModelCheckpoint(str(out / f"{stem}-last.weights.h5"), save_weights_only=True)
+            )
             if valid_ds is not None:
-                callbacks.append(keras.callbacks.ModelCheckpoint(str(out / f"{stem}-best.weights.h5"), monitor="val_loss",
-                                                                 save_best_only=True, save_weights_only=True, mode="min"))
-        history = model.fit(train_ds, epochs=cfg.epoch - cfg.resume, steps_per_epoch=steps_per_epoch, callbacks=callbacks,
-                            validation_data=valid_ds, verbose=cfg.verbose, shuffle=False,   # tf.data shuffles
-                            validation_steps=-(num_valid // -cfg.batch_size) if valid_ds is not None else None)
+                callbacks.append(
+                    keras.callbacks.ModelCheckpoint(
+                        str(out / f"{stem}-best.weights.h5"),
+                        monitor="val_loss",
+                        save_best_only=True,
+                        save_weights_only=True,
+                        mode="min",
+                    )
+                )
+        history = model.fit(
+            train_ds,
+            epochs=cfg.epoch - cfg.resume,
+            steps_per_epoch=steps_per_epoch,
+            callbacks=callbacks,
+            validation_data=valid_ds,
+            verbose=cfg.verbose,
+            shuffle=False,  # tf.data shuffles
+            validation_steps=-(num_valid // -cfg.batch_size) if valid_ds is not None else None,
+        )
         best = out / f"{stem}-best.weights.h5"
         if cfg.save_output and best.exists():
             model.load_weights(best)
-        cv = (model.evaluate(valid_ds, verbose=0, steps=-(num_valid // -cfg.batch_size), return_dict=True)
-              if valid_ds is not None else None)
+        cv = (
+            model.evaluate(valid_ds, verbose=0, steps=-(num_valid // -cfg.batch_size), return_dict=True)
+            if valid_ds is not None
+            else None
+        )
     finally:
         keras.config.set_dtype_policy(old_policy)
     return model, cv, history
+
 
 def train_folds(cfg: CFG, folds, files, strategy=None, summary: bool = True) -> dict:
     "Train each fold in `folds` (ints, or 'all' for no validation) on TFRecord `files` -> {fold: (model, cv, history)}."
@@ -381,7 +566,8 @@ def train_folds(cfg: CFG, folds, files, strategy=None, summary: bool = True) -> 
     for fold in folds:
         if fold != "all":
             train_files, valid_files = fold_files(files, fold)
-            if not valid_files: raise ValueError(f"no TFRecord file of fold {fold} among {len(files)} files")
+            if not valid_files:
+                raise ValueError(f"no TFRecord file of fold {fold} among {len(files)} files")
         else:
             train_files, valid_files = list(files), None
         results[fold] = train_fold(cfg, fold, train_files, valid_files, strategy=strategy, summary=summary)
@@ -391,79 +577,126 @@ def train_folds(cfg: CFG, folds, files, strategy=None, summary: bool = True) -> 
 def plot_history(history, title: str = "", marks: dict | None = None):
     "Loss and accuracy per epoch (train, validation) from a `History`, a dict or a CSVLogger file; `marks` {label: epoch} draws lines."
     import matplotlib.pyplot as plt
-    if isinstance(history, (str, os.PathLike)): h = pd.read_csv(history).to_dict("list")
-    else: h = getattr(history, "history", history)
-    if "loss" not in h: raise ValueError(f"no 'loss' in the history: keys {sorted(h)}")
+
+    if isinstance(history, (str, os.PathLike)):
+        h = pd.read_csv(history).to_dict("list")
+    else:
+        h = getattr(history, "history", history)
+    if "loss" not in h:
+        raise ValueError(f"no 'loss' in the history: keys {sorted(h)}")
     epochs = np.arange(1, len(h["loss"]) + 1)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3))
     for ax, key, name in ((axes[0], "loss", "loss"), (axes[1], "categorical_accuracy", "accuracy")):
         for prefix, style in (("", "-"), ("val_", "--")):
-            if prefix + key in h: ax.plot(epochs, h[prefix + key], style, label=("validation " if prefix else "train ") + name)
-        for label, at in (marks or {}).items(): ax.axvline(at, color="grey", lw=0.8, ls=":", label=label)
-        ax.set_xlabel("epoch"); ax.set_title(name); ax.legend(fontsize=8)
-    if title: fig.suptitle(title)
+            if prefix + key in h:
+                ax.plot(epochs, h[prefix + key], style, label=("validation " if prefix else "train ") + name)
+        for label, at in (marks or {}).items():
+            ax.axvline(at, color="grey", lw=0.8, ls=":", label=label)
+        ax.set_xlabel("epoch")
+        ax.set_title(name)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig
 
 # %% ../../nbs/10_islr_train.ipynb #5f3c8f33
 def _tta_dataset(files, max_len: int, batch_size: int, num_classes: int):
     "(features, flipped features, label) batches from TFRecord files, padded with PAD; records without a usable frame dropped."
+
     def both(x):
         feats, onehot = preprocess(x, augment=False, max_len=max_len, num_classes=num_classes)
-        flipped, _ = preprocess({"coordinates": flip_lr(x["coordinates"]), "sign": x["sign"]}, augment=False,
-                                max_len=max_len, num_classes=num_classes)
+        flipped, _ = preprocess(
+            {"coordinates": flip_lr(x["coordinates"]), "sign": x["sign"]},
+            augment=False,
+            max_len=max_len,
+            num_classes=num_classes,
+        )
         return feats, flipped, tf.argmax(onehot, output_type=tf.int32)
+
     ds = tf.data.TFRecordDataset([str(f) for f in files], compression_type="GZIP").map(decode_tfrec)
-    ds = ds.filter(has_usable_frame).map(both)                 # as get_tfrec_dataset: such a record would stop preprocess
-    return ds.padded_batch(batch_size, padding_values=(PAD, PAD, 0), padded_shapes=([max_len, CHANNELS], [max_len, CHANNELS], []))
+    ds = ds.filter(has_usable_frame).map(both)  # as get_tfrec_dataset: such a record would stop preprocess
+    return ds.padded_batch(
+        batch_size, padding_values=(PAD, PAD, 0), padded_shapes=([max_len, CHANNELS], [max_len, CHANNELS], [])
+    )
+
 
 def predict_tfrec(model, files, max_len: int | None = None, batch_size: int = 64, tta: bool = True) -> dict:
     "Logits of `model` on TFRecord `files` -> {'logits', 'logits_flip' (None without tta), 'labels'} as numpy."
-    if not files: raise ValueError("predict_tfrec: no TFRecord files")
+    if not files:
+        raise ValueError("predict_tfrec: no TFRecord files")
     d = model_dims(model)
     max_len = max_len or d["max_len"] or MAX_LEN
     step = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
     logits, flipped, labels = [], [], []
     for x, xf, y in _tta_dataset(files, max_len, batch_size, d["num_classes"]):
-        logits.append(np.asarray(step(x), np.float32)); labels.append(y.numpy())
-        if tta: flipped.append(np.asarray(step(xf), np.float32))
-    return {"logits": np.concatenate(logits), "logits_flip": np.concatenate(flipped) if tta else None,
-            "labels": np.concatenate(labels)}
+        logits.append(np.asarray(step(x), np.float32))
+        labels.append(y.numpy())
+        if tta:
+            flipped.append(np.asarray(step(xf), np.float32))
+    return {
+        "logits": np.concatenate(logits),
+        "logits_flip": np.concatenate(flipped) if tta else None,
+        "labels": np.concatenate(labels),
+    }
+
 
 def topk_accuracy(logits, labels, k: int = 1) -> float:
     "Share of rows whose label is among the `k` largest logits."
     logits, labels = np.asarray(logits), np.asarray(labels)
-    if len(logits) != len(labels): raise ValueError(f"{len(logits)} rows of logits but {len(labels)} labels")
+    if len(logits) != len(labels):
+        raise ValueError(f"{len(logits)} rows of logits but {len(labels)} labels")
     top = np.argsort(-logits, axis=1)[:, :k]
     return float((top == labels[:, None]).any(1).mean())
+
 
 def oof_report(preds) -> dict:
     "Accuracy and top-5 of (a list of) `predict_tfrec` results, without and with flip-TTA (mean of the two logits)."
     preds = [preds] if isinstance(preds, dict) else list(preds)
-    logits = np.concatenate([p["logits"] for p in preds]); labels = np.concatenate([p["labels"] for p in preds])
-    out = {"n": int(len(labels)), "accuracy": topk_accuracy(logits, labels, 1), "top5": topk_accuracy(logits, labels, 5)}
+    logits = np.concatenate([p["logits"] for p in preds])
+    labels = np.concatenate([p["labels"] for p in preds])
+    out = {
+        "n": int(len(labels)),
+        "accuracy": topk_accuracy(logits, labels, 1),
+        "top5": topk_accuracy(logits, labels, 5),
+    }
     if all(p["logits_flip"] is not None for p in preds):
         tta = (logits + np.concatenate([p["logits_flip"] for p in preds])) / 2
         out.update(accuracy_tta=topk_accuracy(tta, labels, 1), top5_tta=topk_accuracy(tta, labels, 5))
     return out
 
+
 def oof_predictions(results: dict, files, batch_size: int = 64, tta: bool = True) -> list[dict]:
     "Each fold's model on its own validation files (from `train_folds` results) -> a list of `predict_tfrec` results."
-    return [predict_tfrec(m, fold_files(files, fold)[1], batch_size=batch_size, tta=tta)
-            for fold, (m, cv, h) in results.items() if fold != "all"]
+    return [
+        predict_tfrec(m, fold_files(files, fold)[1], batch_size=batch_size, tta=tta)
+        for fold, (m, cv, h) in results.items()
+        if fold != "all"
+    ]
 
 # %% ../../nbs/10_islr_train.ipynb #e3d38fee
-def train_islr_main(quick: bool = False, data_dir=None, out_dir="runs/islr", folds=(0,), export: bool = True,
-                    verbose: int | None = None, **overrides) -> dict:
+def train_islr_main(
+    quick: bool = False,
+    data_dir=None,
+    out_dir="runs/islr",
+    folds=(0,),
+    export: bool = True,
+    verbose: int | None = None,
+    **overrides,
+) -> dict:
     "Train on `data_dir` (None: synthetic) fold(s) `folds`, export TFLite -> {'val_accuracy', 'top5', 'epochs', 'seconds', ...}."
     from sign_notes.data import make_synthetic_islr, is_islr_dataset, read_sign_map
+
     t0 = time.time()
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     unknown = set(overrides) - set(CFG.__dataclass_fields__)
-    if unknown: raise ValueError(f"unknown CFG field(s) {sorted(unknown)}")
+    if unknown:
+        raise ValueError(f"unknown CFG field(s) {sorted(unknown)}")
     ds = get_strategy(verbose=False)
-    cfg = (CFG.quick if quick else CFG.small)(replicas=ds.replicas, output_dir=str(out),
-                                              verbose=2 if verbose is None else verbose, **overrides)
+    cfg = (CFG.quick if quick else CFG.small)(
+        replicas=ds.replicas, output_dir=str(out), verbose=2 if verbose is None else verbose, **overrides
+    )
     if data_dir is None:
         root = out / "data"
         if not is_islr_dataset(root):
@@ -471,7 +704,9 @@ def train_islr_main(quick: bool = False, data_dir=None, out_dir="runs/islr", fol
     else:
         root = Path(data_dir)
         if not is_islr_dataset(root):
-            raise ValueError(f"data_dir {str(root)!r} is not a Kaggle-layout ISLR dataset (train.csv, train_landmark_files/, sign map)")
+            raise ValueError(
+                f"data_dir {str(root)!r} is not a Kaggle-layout ISLR dataset (train.csv, train_landmark_files/, sign map)"
+            )
     sign_map = read_sign_map(root)
     cfg = replace(cfg, num_classes=len(sign_map))
     files = prepare_tfrecords(root, out / "tfrecords", n_folds=cfg.n_splits)
@@ -482,16 +717,32 @@ def train_islr_main(quick: bool = False, data_dir=None, out_dir="runs/islr", fol
     model_path = out / "model.keras"
     final.save(model_path)
     (out / "sign_to_prediction_index_map.json").write_text(json.dumps(sign_map))
-    res = {"val_accuracy": report.get("accuracy"), "top5": report.get("top5"),
-           "val_accuracy_tta": report.get("accuracy_tta"), "top5_tta": report.get("top5_tta"),
-           "epochs": cfg.epoch, "seconds": None, "model_path": str(model_path), "tflite_path": None,
-           "sign_map_path": str(out / "sign_to_prediction_index_map.json"), "num_classes": len(sign_map),
-           "n_valid": report.get("n"), "folds": [str(f) for f in folds], "preset": "quick" if quick else "small",
-           "dim": cfg.dim, "max_len": cfg.max_len, "batch_size": cfg.batch_size, "lr": cfg.lr, "replicas": ds.replicas,
-           "device": getattr(ds, "device", None), "data": str(root)}
+    res = {
+        "val_accuracy": report.get("accuracy"),
+        "top5": report.get("top5"),
+        "val_accuracy_tta": report.get("accuracy_tta"),
+        "top5_tta": report.get("top5_tta"),
+        "epochs": cfg.epoch,
+        "seconds": None,
+        "model_path": str(model_path),
+        "tflite_path": None,
+        "sign_map_path": str(out / "sign_to_prediction_index_map.json"),
+        "num_classes": len(sign_map),
+        "n_valid": report.get("n"),
+        "folds": [str(f) for f in folds],
+        "preset": "quick" if quick else "small",
+        "dim": cfg.dim,
+        "max_len": cfg.max_len,
+        "batch_size": cfg.batch_size,
+        "lr": cfg.lr,
+        "replicas": ds.replicas,
+        "device": getattr(ds, "device", None),
+        "data": str(root),
+    }
     if export:
         from sign_notes.islr.export import export_tflite
-        res["tflite_path"] = str(export_tflite(final, out / "model.tflite", max_len=cfg.max_len))   # serve as trained
+
+        res["tflite_path"] = str(export_tflite(final, out / "model.tflite", max_len=cfg.max_len))  # serve as trained
     res["seconds"] = round(time.time() - t0, 1)
     (out / "result.json").write_text(json.dumps(res, indent=1))
     return res

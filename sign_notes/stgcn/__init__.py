@@ -11,4 +11,5 @@ if sys.modules.get("tensorflow") is not None and sys.modules.get("paddle") is No
         "sign_notes.stgcn needs PaddlePaddle, but TensorFlow is already loaded in this Python process, and importing "
         "paddle after tensorflow crashes the interpreter. Restart the kernel (or start a new Python process) and "
         "import sign_notes.stgcn / paddle before anything imports tensorflow. Better: do not mix the two frameworks "
-        "in one notebook (TensorFlow chapters use sign_notes.islr, Paddle chapters use sign_notes.stgcn).")
+        "in one notebook (TensorFlow chapters use sign_notes.islr, Paddle chapters use sign_notes.stgcn)."
+    )

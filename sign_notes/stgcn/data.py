@@ -17,9 +17,11 @@ __all__ = ['fsd_split', 'participant_split', 'FSDDataset', 'make_fsd_loaders', '
 # %% ../../nbs/05c_stgcn_data.ipynb #4a87195b
 def fsd_split(n: int, val_every: int = 7):
     "The seed's split of n clips: indices (train, valid), every `val_every`-th clip (i % val_every == 0) to valid."
-    if val_every < 2: raise ValueError(f"val_every must be >= 2, got {val_every}")
+    if val_every < 2:
+        raise ValueError(f"val_every must be >= 2, got {val_every}")
     idx = np.arange(n)
     return idx[idx % val_every != 0], idx[idx % val_every == 0]
+
 
 def participant_split(participants, valid_frac: float = 1 / 7, seed: int = 0):
     """Hold out whole participants: indices (train, valid) into `participants` (one participant id per recording).
@@ -27,59 +29,92 @@ def participant_split(participants, valid_frac: float = 1 / 7, seed: int = 0):
     at least one participant stays on each side, and no participant is on both."""
     p = np.asarray(participants)
     ids, counts = np.unique(p, return_counts=True)
-    if len(ids) < 2: raise ValueError(f"participant_split needs at least 2 participants, got {len(ids)}")
-    if not 0 < valid_frac < 1: raise ValueError(f"valid_frac must be in (0, 1), got {valid_frac}")
+    if len(ids) < 2:
+        raise ValueError(f"participant_split needs at least 2 participants, got {len(ids)}")
+    if not 0 < valid_frac < 1:
+        raise ValueError(f"valid_frac must be in (0, 1), got {valid_frac}")
     held, n = [], 0
-    for k in np.random.default_rng(seed).permutation(len(ids))[:-1]:      # the last one always trains
-        if held and n >= valid_frac * len(p): break
-        held.append(ids[k]); n += counts[k]
+    for k in np.random.default_rng(seed).permutation(len(ids))[:-1]:  # the last one always trains
+        if held and n >= valid_frac * len(p):
+            break
+        held.append(ids[k])
+        n += counts[k]
     valid = np.isin(p, held)
     return np.flatnonzero(~valid), np.flatnonzero(valid)
+
 
 class FSDDataset(Dataset):
     """FSD skeleton clips -> (x float32 [in_channels, window_size, V, M], label int64 []) or x alone without labels.
 
     root: folder with data_file [N, C, T, V, M] (and label_file [N]). mode: 'train' | 'valid' (the seed's
     every-7th split) | 'all'; or pass `indices` yourself. random_pad: AutoPadding's random offsets/subsets."""
-    def __init__(self, root, mode: str = "train", window_size: int = 350, in_channels: int = 2, val_every: int = 7,
-                 indices=None, random_pad: bool = False, data_file: str = "train_data.npy",
-                 label_file: str | None = "train_label.npy"):
+
+    def __init__(
+        self,
+        root,
+        mode: str = "train",
+        window_size: int = 350,
+        in_channels: int = 2,
+        val_every: int = 7,
+        indices=None,
+        random_pad: bool = False,
+        data_file: str = "train_data.npy",
+        label_file: str | None = "train_label.npy",
+    ):
         self.data, self.labels = load_fsd(root, data_file, label_file)
         if not 1 <= in_channels <= self.data.shape[1]:
             raise ValueError(f"in_channels={in_channels} but the data has {self.data.shape[1]} channels")
         if indices is None:
-            if mode not in ("train", "valid", "all"): raise ValueError(f"mode must be 'train', 'valid' or 'all', got {mode!r}")
+            if mode not in ("train", "valid", "all"):
+                raise ValueError(f"mode must be 'train', 'valid' or 'all', got {mode!r}")
             tr, va = fsd_split(len(self.data), val_every)
             indices = {"train": tr, "valid": va, "all": np.arange(len(self.data))}[mode]
         self.indices = np.asarray(indices, dtype=np.int64)
         if len(self.indices) and (self.indices.min() < 0 or self.indices.max() >= len(self.data)):
-            raise ValueError(f"indices must be in [0, {len(self.data)}), got {self.indices.min()}..{self.indices.max()}")
+            raise ValueError(
+                f"indices must be in [0, {len(self.data)}), got {self.indices.min()}..{self.indices.max()}"
+            )
         self.in_channels, self.pad = in_channels, AutoPadding(window_size, random_pad)
 
-    def __len__(self): return len(self.indices)
+    def __len__(self):
+        return len(self.indices)
 
     def __getitem__(self, i):
         j = self.indices[i]
-        x = self.pad(np.asarray(self.data[j]))[:self.in_channels].astype(np.float32)
+        x = self.pad(np.asarray(self.data[j]))[: self.in_channels].astype(np.float32)
         return x if self.labels is None else (x, self.labels[j])
 
     @property
-    def num_classes(self) -> int: return 0 if self.labels is None else int(self.labels.max()) + 1
+    def num_classes(self) -> int:
+        return 0 if self.labels is None else int(self.labels.max()) + 1
 
 # %% ../../nbs/05c_stgcn_data.ipynb #076d76f5
-def make_fsd_loaders(root, window_size: int = 350, batch_size: int = 16, in_channels: int = 2, val_every: int = 7,
-                     valid_indices=None, random_pad: bool = False, num_workers: int = 0):
+def make_fsd_loaders(
+    root,
+    window_size: int = 350,
+    batch_size: int = 16,
+    in_channels: int = 2,
+    val_every: int = 7,
+    valid_indices=None,
+    random_pad: bool = False,
+    num_workers: int = 0,
+):
     """(train_loader, valid_loader) over an FSD folder; batches x [B, in_channels, window_size, 25, 1], y [B].
     valid_indices: your validation clips (the rest train); default the seed's every `val_every`-th clip."""
     n = len(load_fsd(root)[0])
-    if valid_indices is None: tr, va = fsd_split(n, val_every)
+    if valid_indices is None:
+        tr, va = fsd_split(n, val_every)
     else:
-        va = np.unique(np.asarray(valid_indices, dtype=np.int64)); tr = np.setdiff1d(np.arange(n), va)
+        va = np.unique(np.asarray(valid_indices, dtype=np.int64))
+        tr = np.setdiff1d(np.arange(n), va)
     train = FSDDataset(root, indices=tr, window_size=window_size, in_channels=in_channels, random_pad=random_pad)
     valid = FSDDataset(root, indices=va, window_size=window_size, in_channels=in_channels)
-    if len(train) < batch_size: raise ValueError(f"only {len(train)} training clips for batch_size={batch_size}")
-    return (DataLoader(train, batch_size=batch_size, shuffle=True, drop_last=True, num_workers=num_workers),
-            DataLoader(valid, batch_size=batch_size, shuffle=False, num_workers=num_workers))
+    if len(train) < batch_size:
+        raise ValueError(f"only {len(train)} training clips for batch_size={batch_size}")
+    return (
+        DataLoader(train, batch_size=batch_size, shuffle=True, drop_last=True, num_workers=num_workers),
+        DataLoader(valid, batch_size=batch_size, shuffle=False, num_workers=num_workers),
+    )
 
 # %% ../../nbs/05c_stgcn_data.ipynb #0a55b302
 def hands_to_stgcn(frames, window_size: int = 32) -> np.ndarray:
@@ -90,14 +125,16 @@ def hands_to_stgcn(frames, window_size: int = 32) -> np.ndarray:
     left, right = frames[:, LHAND], frames[:, RHAND]
     seen_l, seen_r = np.isfinite(left).all((1, 2)), np.isfinite(right).all((1, 2))
     use_left = seen_l.sum() > seen_r.sum()
-    hand = left[seen_l] if use_left else right[seen_r]                      # [T', 21, 3]
-    if len(hand) == 0: return np.zeros((3, window_size, 21, 1), np.float32)
+    hand = left[seen_l] if use_left else right[seen_r]  # [T', 21, 3]
+    if len(hand) == 0:
+        return np.zeros((3, window_size, 21, 1), np.float32)
     hand = hand - hand.reshape(-1, 3).mean(0)
-    size = np.linalg.norm(hand[:, 9, :2] - hand[:, 0, :2], axis=-1).mean()   # wrist -> middle finger MCP
+    size = np.linalg.norm(hand[:, 9, :2] - hand[:, 0, :2], axis=-1).mean()  # wrist -> middle finger MCP
     hand = hand / max(float(size), 1e-6)
-    if use_left: hand[..., 0] *= -1
-    clip = np.ascontiguousarray(hand.transpose(2, 0, 1)[..., None])          # [3, T', 21, 1]
-    clip[:, np.all(clip == 0, axis=(0, 2, 3))] += 1e-6                       # a frame is never mistaken for padding
+    if use_left:
+        hand[..., 0] *= -1
+    clip = np.ascontiguousarray(hand.transpose(2, 0, 1)[..., None])  # [3, T', 21, 1]
+    clip[:, np.all(clip == 0, axis=(0, 2, 3))] += 1e-6  # a frame is never mistaken for padding
     return AutoPadding(window_size)(clip).astype(np.float32)
 
 # %% ../../nbs/05c_stgcn_data.ipynb #dd940a54
@@ -105,41 +142,68 @@ class ISLRHandDataset(Dataset):
     """Kaggle ISLR recordings -> (x float32 [3, window_size, 21, 1], label int64) for a `mediapipe-hand` ST-GCN.
     root: folder with train.csv, sign_to_prediction_index_map.json and the parquet files. mode: 'train' | 'valid'
     (whole participants held out, see `participant_split`) | 'all'; or pass `indices` yourself."""
-    def __init__(self, root, mode: str = "train", window_size: int = 32, valid_frac: float = 1 / 7, seed: int = 0,
-                 indices=None, cache: bool = True):
+
+    def __init__(
+        self,
+        root,
+        mode: str = "train",
+        window_size: int = 32,
+        valid_frac: float = 1 / 7,
+        seed: int = 0,
+        indices=None,
+        cache: bool = True,
+    ):
         self.root = Path(root)
         self.df, self.sign_map = read_train_csv(self.root), read_sign_map(self.root)
         if indices is None:
-            if mode not in ("train", "valid", "all"): raise ValueError(f"mode must be 'train', 'valid' or 'all', got {mode!r}")
+            if mode not in ("train", "valid", "all"):
+                raise ValueError(f"mode must be 'train', 'valid' or 'all', got {mode!r}")
             tr, va = participant_split(self.df["participant_id"], valid_frac, seed) if mode != "all" else (None, None)
             indices = {"train": tr, "valid": va, "all": np.arange(len(self.df))}[mode]
         self.indices = np.asarray(indices, dtype=np.int64)
         self.labels = self.df["sign"].map(self.sign_map).to_numpy(np.int64)
         self.window_size, self.cache, self._cache = window_size, cache, {}
 
-    def __len__(self): return len(self.indices)
+    def __len__(self):
+        return len(self.indices)
 
     def __getitem__(self, i):
         j = int(self.indices[i])
         if j not in self._cache:
             x = hands_to_stgcn(load_relevant_data_subset(self.root / self.df["path"].iloc[j]), self.window_size)
-            if not self.cache: return x, self.labels[j]
+            if not self.cache:
+                return x, self.labels[j]
             self._cache[j] = x
         return self._cache[j], self.labels[j]
 
     @property
-    def num_classes(self) -> int: return len(self.sign_map)
+    def num_classes(self) -> int:
+        return len(self.sign_map)
 
-def make_islr_loaders(root, window_size: int = 32, batch_size: int = 16, valid_frac: float = 1 / 7, seed: int = 0,
-                      valid_indices=None, num_workers: int = 0):
+
+def make_islr_loaders(
+    root,
+    window_size: int = 32,
+    batch_size: int = 16,
+    valid_frac: float = 1 / 7,
+    seed: int = 0,
+    valid_indices=None,
+    num_workers: int = 0,
+):
     """(train_loader, valid_loader) of ISLR hand clips: x [B, 3, window_size, 21, 1], y [B].
     Validation: whole participants (`participant_split(valid_frac, seed)`), or your `valid_indices`."""
-    df = read_train_csv(root); n = len(df)
-    if valid_indices is None: tr, va = participant_split(df["participant_id"], valid_frac, seed)
+    df = read_train_csv(root)
+    n = len(df)
+    if valid_indices is None:
+        tr, va = participant_split(df["participant_id"], valid_frac, seed)
     else:
-        va = np.unique(np.asarray(valid_indices, dtype=np.int64)); tr = np.setdiff1d(np.arange(n), va)
+        va = np.unique(np.asarray(valid_indices, dtype=np.int64))
+        tr = np.setdiff1d(np.arange(n), va)
     train = ISLRHandDataset(root, indices=tr, window_size=window_size)
     valid = ISLRHandDataset(root, indices=va, window_size=window_size)
-    if len(train) < batch_size: raise ValueError(f"only {len(train)} training recordings for batch_size={batch_size}")
-    return (DataLoader(train, batch_size=batch_size, shuffle=True, drop_last=True, num_workers=num_workers),
-            DataLoader(valid, batch_size=batch_size, shuffle=False, num_workers=num_workers))
+    if len(train) < batch_size:
+        raise ValueError(f"only {len(train)} training recordings for batch_size={batch_size}")
+    return (
+        DataLoader(train, batch_size=batch_size, shuffle=True, drop_last=True, num_workers=num_workers),
+        DataLoader(valid, batch_size=batch_size, shuffle=False, num_workers=num_workers),
+    )

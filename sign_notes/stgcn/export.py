@@ -18,16 +18,23 @@ def stgcn_input_spec(model: nn.Layer, window_size: int, num_person: int = 1, nam
     bb = model.backbone
     return InputSpec([None, bb.in_channels, int(window_size), bb.num_joints, int(num_person)], "float32", name=name)
 
+
 def export_stgcn(model: nn.Layer, path_prefix, window_size: int = 350, num_person: int = 1) -> list[Path]:
     """Save `model` (in eval mode) with paddle.jit.save for input [None, C, window_size, V, num_person].
     Writes path_prefix.json (the PIR program) and path_prefix.pdiparams (the weights); returns the files written."""
-    if window_size < 1: raise ValueError(f"window_size must be >= 1, got {window_size}")
-    path_prefix = Path(path_prefix); path_prefix.parent.mkdir(parents=True, exist_ok=True)
+    if window_size < 1:
+        raise ValueError(f"window_size must be >= 1, got {window_size}")
+    path_prefix = Path(path_prefix)
+    path_prefix.parent.mkdir(parents=True, exist_ok=True)
     model.eval()
     paddle.jit.save(model, str(path_prefix), input_spec=[stgcn_input_spec(model, window_size, num_person)])
-    files = sorted(p for p in path_prefix.parent.glob(path_prefix.name + ".*") if p.suffix in (".json", ".pdmodel", ".pdiparams"))
-    if not files: raise RuntimeError(f"paddle.jit.save wrote nothing at {path_prefix}")
+    files = sorted(
+        p for p in path_prefix.parent.glob(path_prefix.name + ".*") if p.suffix in (".json", ".pdmodel", ".pdiparams")
+    )
+    if not files:
+        raise RuntimeError(f"paddle.jit.save wrote nothing at {path_prefix}")
     return files
+
 
 def load_exported(path_prefix) -> nn.Layer:
     "paddle.jit.load the model saved at `path_prefix` (no sign_notes class needed), in eval mode."
@@ -41,7 +48,8 @@ def load_exported(path_prefix) -> nn.Layer:
 # %% ../../nbs/07_stgcn_export.ipynb #e3e17ace
 def max_abs_diff(model: nn.Layer, loaded: nn.Layer, x) -> float:
     "Largest |model(x) - loaded(x)| over the logits, both in eval mode without gradients."
-    model.eval(); loaded.eval()
+    model.eval()
+    loaded.eval()
     with paddle.no_grad():
         return float((model(x) - loaded(x)).abs().max())
 
@@ -49,18 +57,25 @@ def max_abs_diff(model: nn.Layer, loaded: nn.Layer, x) -> float:
 def inference_predictor(path_prefix, use_gpu: bool = False):
     "A paddle.inference predictor for the files at `path_prefix` (.json + .pdiparams), quiet logging."
     from paddle import inference
+
     path_prefix = Path(path_prefix)
-    cfg = inference.Config(str(path_prefix.with_name(path_prefix.name + ".json")),
-                           str(path_prefix.with_name(path_prefix.name + ".pdiparams")))
-    if use_gpu: cfg.enable_use_gpu(256, 0)
-    else: cfg.disable_gpu()
+    cfg = inference.Config(
+        str(path_prefix.with_name(path_prefix.name + ".json")),
+        str(path_prefix.with_name(path_prefix.name + ".pdiparams")),
+    )
+    if use_gpu:
+        cfg.enable_use_gpu(256, 0)
+    else:
+        cfg.disable_gpu()
     cfg.disable_glog_info()
     return inference.create_predictor(cfg)
+
 
 def predict(predictor, x: np.ndarray) -> np.ndarray:
     "Run a paddle.inference predictor on one float32 batch [N, C, T, V, M]; returns the logits [N, num_classes]."
     x = np.ascontiguousarray(x, dtype=np.float32)
     h = predictor.get_input_handle(predictor.get_input_names()[0])
-    h.reshape(list(x.shape)); h.copy_from_cpu(x)
+    h.reshape(list(x.shape))
+    h.copy_from_cpu(x)
     predictor.run()
     return predictor.get_output_handle(predictor.get_output_names()[0]).copy_to_cpu()

@@ -16,9 +16,11 @@ def zero(x):
     "The seed's 'no residual' branch."
     return 0
 
+
 def iden(x):
     "The seed's identity residual."
     return x
+
 
 def einsum(x, A):
     """The seed's `einsum('nkctv,kvw->nctw')`: x [N, K, C, T, V], A [K, V, W] -> [N, C, T, W].
@@ -26,7 +28,8 @@ def einsum(x, A):
     x = x.transpose((0, 2, 3, 1, 4))
     n, c, t, k, v = x.shape
     k2, v2, w = A.shape
-    if k != k2 or v != v2: raise ValueError(f"einsum: x has K={k}, V={v} but A has shape {list(A.shape)}")
+    if k != k2 or v != v2:
+        raise ValueError(f"einsum: x has K={k}, V={v} but A has shape {list(A.shape)}")
     x = x.reshape((-1, c, t, k * v))
     A = A.reshape((k * v, w))
     return paddle.matmul(x, A)
@@ -38,22 +41,39 @@ def graph_contract(x, A):
     (`paddle.shape`), so a traced program keeps its batch axis free."""
     _, k, c, t, v = x.shape
     k2, v2, w = A.shape
-    if k != k2 or v != v2: raise ValueError(f"graph_contract: x has K={k}, V={v} but A has shape {list(A.shape)}")
+    if k != k2 or v != v2:
+        raise ValueError(f"graph_contract: x has K={k}, V={v} but A has shape {list(A.shape)}")
     x = x.reshape((-1, k, c * t, v))
-    A = A.unsqueeze(0).expand([paddle.shape(x)[0], k, v, w])            # [N, K, V, W]: one copy of A per clip
-    return paddle.matmul(x, A).sum(axis=1).reshape((-1, c, t, w))     # [N, K, C*T, W] -> [N, C, T, W]
+    A = A.unsqueeze(0).expand([paddle.shape(x)[0], k, v, w])  # [N, K, V, W]: one copy of A per clip
+    return paddle.matmul(x, A).sum(axis=1).reshape((-1, c, t, w))  # [N, K, C*T, W] -> [N, C, T, W]
 
 # %% ../../nbs/05_stgcn_model.ipynb #17b00d5d
 class ConvTemporalGraphical(nn.Layer):
     """The graph convolution: x [N, C_in, T, V] and A [K, V, V] -> ([N, C_out, T', V], A).
     A Conv2D to C_out*K channels, then a sum over the K subsets and the neighbours (see `graph_contract`)."""
-    def __init__(self, in_channels, out_channels, kernel_size, t_kernel_size=1, t_stride=1, t_padding=0,
-                 t_dilation=1, seed_einsum=False):
+
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size,
+        t_kernel_size=1,
+        t_stride=1,
+        t_padding=0,
+        t_dilation=1,
+        seed_einsum=False,
+    ):
         super().__init__()
         self.kernel_size = kernel_size
         self.seed_einsum = seed_einsum
-        self.conv = nn.Conv2D(in_channels, out_channels * kernel_size, kernel_size=(t_kernel_size, 1),
-                              padding=(t_padding, 0), stride=(t_stride, 1), dilation=(t_dilation, 1))
+        self.conv = nn.Conv2D(
+            in_channels,
+            out_channels * kernel_size,
+            kernel_size=(t_kernel_size, 1),
+            padding=(t_padding, 0),
+            stride=(t_stride, 1),
+            dilation=(t_dilation, 1),
+        )
 
     def forward(self, x, A):
         if A.shape[0] != self.kernel_size:
@@ -68,6 +88,7 @@ class ConvTemporalGraphical(nn.Layer):
 class st_gcn_block(nn.Layer):
     """One ST-GCN block: x [N, C_in, T, V], A [K, V, V] -> ([N, C_out, ceil(T/stride), V], A).
     kernel_size = (temporal kernel, K); residual: False (none), identity, or 1x1 conv + BN when the shape changes."""
+
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, dropout=0, residual=True):
         super().__init__()
         if len(kernel_size) != 2 or kernel_size[0] % 2 != 1:
@@ -105,8 +126,17 @@ class STGCN_BackBone(nn.Layer):
     in_channels: C (2 for x, y; 3 with the confidence or z). layout/strategy: see `sign_notes.graph.Graph`.
     edge_importance_weighting: a learnable [K, V, V] mask per block (init 1). data_bn: BatchNorm1D over V*C.
     base_channels: 64 in the seed (blocks 64..256); kwargs (e.g. dropout) go to the blocks after the first."""
-    def __init__(self, in_channels=2, edge_importance_weighting=True, data_bn=True, layout="fsd10",
-                 strategy="spatial", base_channels=64, **kwargs):
+
+    def __init__(
+        self,
+        in_channels=2,
+        edge_importance_weighting=True,
+        data_bn=True,
+        layout="fsd10",
+        strategy="spatial",
+        base_channels=64,
+        **kwargs,
+    ):
         super().__init__()
         # load graph
         self.graph = Graph(layout=layout, strategy=strategy)
@@ -122,24 +152,29 @@ class STGCN_BackBone(nn.Layer):
         kwargs0 = {k: v for k, v in kwargs.items() if k != "dropout"}
         c1, c2, c4 = base_channels, 2 * base_channels, 4 * base_channels
         self.out_channels = c4
-        self.st_gcn_networks = nn.LayerList((
-            st_gcn_block(in_channels, c1, kernel_size, 1, residual=False, **kwargs0),
-            st_gcn_block(c1, c1, kernel_size, 1, **kwargs),
-            st_gcn_block(c1, c1, kernel_size, 1, **kwargs),
-            st_gcn_block(c1, c1, kernel_size, 1, **kwargs),
-            st_gcn_block(c1, c2, kernel_size, 2, **kwargs),
-            st_gcn_block(c2, c2, kernel_size, 1, **kwargs),
-            st_gcn_block(c2, c2, kernel_size, 1, **kwargs),
-            st_gcn_block(c2, c4, kernel_size, 2, **kwargs),
-            st_gcn_block(c4, c4, kernel_size, 1, **kwargs),
-            st_gcn_block(c4, c4, kernel_size, 1, **kwargs),
-        ))
+        self.st_gcn_networks = nn.LayerList(
+            (
+                st_gcn_block(in_channels, c1, kernel_size, 1, residual=False, **kwargs0),
+                st_gcn_block(c1, c1, kernel_size, 1, **kwargs),
+                st_gcn_block(c1, c1, kernel_size, 1, **kwargs),
+                st_gcn_block(c1, c1, kernel_size, 1, **kwargs),
+                st_gcn_block(c1, c2, kernel_size, 2, **kwargs),
+                st_gcn_block(c2, c2, kernel_size, 1, **kwargs),
+                st_gcn_block(c2, c2, kernel_size, 1, **kwargs),
+                st_gcn_block(c2, c4, kernel_size, 2, **kwargs),
+                st_gcn_block(c4, c4, kernel_size, 1, **kwargs),
+                st_gcn_block(c4, c4, kernel_size, 1, **kwargs),
+            )
+        )
 
         # initialize parameters for edge importance weighting
         if edge_importance_weighting:
-            self.edge_importance = nn.ParameterList([
-                self.create_parameter(shape=self.A.shape, default_initializer=nn.initializer.Constant(1))
-                for i in self.st_gcn_networks])
+            self.edge_importance = nn.ParameterList(
+                [
+                    self.create_parameter(shape=self.A.shape, default_initializer=nn.initializer.Constant(1))
+                    for i in self.st_gcn_networks
+                ]
+            )
         else:
             self.edge_importance = [1] * len(self.st_gcn_networks)
 
@@ -148,15 +183,19 @@ class STGCN_BackBone(nn.Layer):
     def init_weights(self):
         "PaddleVideo's initialisation: conv weights N(0, 0.02), BatchNorm weights N(1, 0.02), biases 0."
         for layer in self.sublayers():
-            if isinstance(layer, nn.Conv2D): _normal_init(layer, 0.0, 0.02)
-            elif isinstance(layer, (nn.BatchNorm2D, nn.BatchNorm1D)): _normal_init(layer, 1.0, 0.02)
+            if isinstance(layer, nn.Conv2D):
+                _normal_init(layer, 0.0, 0.02)
+            elif isinstance(layer, (nn.BatchNorm2D, nn.BatchNorm1D)):
+                _normal_init(layer, 1.0, 0.02)
 
     def check_input(self, x):
         "Raise ValueError unless x is [N, C, T, V, M] with this model's C and V."
         shape = list(x.shape)
         if len(shape) != 5 or shape[1] != self.in_channels or shape[3] != self.num_joints:
-            raise ValueError(f"STGCN expects input of shape (N, C, T, V, M) = (N, {self.in_channels}, T, "
-                             f"{self.num_joints}, M) (batch, channels, frames, joints, persons), got {shape}")
+            raise ValueError(
+                f"STGCN expects input of shape (N, C, T, V, M) = (N, {self.in_channels}, T, "
+                f"{self.num_joints}, M) (batch, channels, frames, joints, persons), got {shape}"
+            )
 
     def forward(self, x):
         self.check_input(x)
@@ -178,16 +217,20 @@ class STGCN_BackBone(nn.Layer):
         x = x.reshape((-1, M, C, 1, 1)).mean(axis=1)  # N,C,1,1
         return x
 
-STGCN = STGCN_BackBone   # PaddleVideo's name
+
+STGCN = STGCN_BackBone  # PaddleVideo's name
+
 
 def _normal_init(layer, mean, std):
     "Weight ~ N(mean, std), bias = 0 (PaddleVideo's `weight_init_(layer, 'Normal', ...)`)."
     nn.initializer.Normal(mean, std)(layer.weight)
-    if getattr(layer, "bias", None) is not None: nn.initializer.Constant(0.0)(layer.bias)
+    if getattr(layer, "bias", None) is not None:
+        nn.initializer.Constant(0.0)(layer.bias)
 
 # %% ../../nbs/05_stgcn_model.ipynb #7403dbbc
 class STGCNHead(nn.Layer):
     "Classification head: features [N, in_channels, 1, 1] -> scores [N, num_classes] (a 1x1 Conv2D)."
+
     def __init__(self, in_channels=256, num_classes=10, **kwargs):
         super().__init__()
         self.num_classes = num_classes
@@ -201,18 +244,37 @@ class STGCNHead(nn.Layer):
         x = self.fcn(x)
         return x.reshape((-1, self.num_classes))
 
+
 class STGCN_framework(nn.Layer):
     """ST-GCN classifier: x [N, C, T, V, M] -> class scores (logits) [N, num_classes].
     Keyword arguments other than num_classes and init_weights go to `STGCN_BackBone`."""
-    def __init__(self, num_classes=30, in_channels=2, edge_importance_weighting=True, data_bn=True, layout="fsd10",
-                 strategy="spatial", base_channels=64, init_weights=False, **kwargs):
+
+    def __init__(
+        self,
+        num_classes=30,
+        in_channels=2,
+        edge_importance_weighting=True,
+        data_bn=True,
+        layout="fsd10",
+        strategy="spatial",
+        base_channels=64,
+        init_weights=False,
+        **kwargs,
+    ):
         super().__init__()
-        self.backbone = STGCN_BackBone(in_channels=in_channels, edge_importance_weighting=edge_importance_weighting,
-                                       data_bn=data_bn, layout=layout, strategy=strategy,
-                                       base_channels=base_channels, **kwargs)
+        self.backbone = STGCN_BackBone(
+            in_channels=in_channels,
+            edge_importance_weighting=edge_importance_weighting,
+            data_bn=data_bn,
+            layout=layout,
+            strategy=strategy,
+            base_channels=base_channels,
+            **kwargs,
+        )
         self.head = STGCNHead(in_channels=self.backbone.out_channels, num_classes=num_classes)
         if init_weights:
-            self.backbone.init_weights(); self.head.init_weights()
+            self.backbone.init_weights()
+            self.head.init_weights()
 
     def forward(self, data):
         feature = self.backbone(data)
@@ -228,5 +290,6 @@ def count_parameters(model: nn.Layer, trainable: bool = True) -> int:
 def use_seed_einsum(model: nn.Layer, on: bool = True) -> nn.Layer:
     "Switch every `ConvTemporalGraphical` of `model` to the seed's `einsum` (on=True) or to `graph_contract`."
     for layer in model.sublayers():
-        if isinstance(layer, ConvTemporalGraphical): layer.seed_einsum = on
+        if isinstance(layer, ConvTemporalGraphical):
+            layer.seed_einsum = on
     return model

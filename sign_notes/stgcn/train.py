@@ -19,57 +19,93 @@ __all__ = ['PRESETS', 'ISLR_PRESETS', 'evaluate', 'valid_accuracy', 'save_checkp
 
 # %% ../../nbs/06_stgcn_train.ipynb #e4bbe4e9
 PRESETS = {
-    "quick": dict(n_classes=5, n_per_class=40, T=48, window_size=16, batch_size=8, epochs=8, lr=0.05,
-                  base_channels=16, seed=42),
-    "small": dict(n_classes=10, n_per_class=20, T=120, window_size=24, batch_size=16, epochs=8, lr=0.05,
-                  base_channels=64, seed=42),
-    "full": dict(n_classes=30, n_per_class=60, T=500, window_size=350, batch_size=64, epochs=60, lr=0.05,
-                 base_channels=64, seed=42),   # stgcn_fsd.yaml: batch 64, epochs = T_max = 60, lr 0.05
+    "quick": dict(
+        n_classes=5, n_per_class=40, T=48, window_size=16, batch_size=8, epochs=8, lr=0.05, base_channels=16, seed=42
+    ),
+    "small": dict(
+        n_classes=10, n_per_class=20, T=120, window_size=24, batch_size=16, epochs=8, lr=0.05, base_channels=64, seed=42
+    ),
+    "full": dict(
+        n_classes=30,
+        n_per_class=60,
+        T=500,
+        window_size=350,
+        batch_size=64,
+        epochs=60,
+        lr=0.05,
+        base_channels=64,
+        seed=42,
+    ),  # stgcn_fsd.yaml: batch 64, epochs = T_max = 60, lr 0.05
 }
 
 # %% ../../nbs/06_stgcn_train.ipynb #55199630
 def evaluate(model: nn.Layer, loader) -> dict:
     "Mean cross-entropy and accuracy of `model` over `loader` (eval mode, no gradients): {'loss', 'acc', 'n'}."
-    model.eval(); loss_fn = nn.CrossEntropyLoss(reduction="sum")
+    model.eval()
+    loss_fn = nn.CrossEntropyLoss(reduction="sum")
     total, correct, n = 0.0, 0, 0
     with paddle.no_grad():
         for x, y in loader:
             logits = model(x)
-            total += float(loss_fn(logits, y)); correct += int((logits.argmax(-1) == y).sum()); n += int(y.shape[0])
-    if n == 0: raise ValueError("the validation loader is empty")
+            total += float(loss_fn(logits, y))
+            correct += int((logits.argmax(-1) == y).sum())
+            n += int(y.shape[0])
+    if n == 0:
+        raise ValueError("the validation loader is empty")
     return {"loss": total / n, "acc": correct / n, "n": n}
+
 
 def valid_accuracy(model: nn.Layer, loader) -> float:
     "Accuracy of `model` on `loader`, in [0, 1]."
     return evaluate(model, loader)["acc"]
 
+
 def save_checkpoint(model: nn.Layer, path) -> Path:
     "Save `model.state_dict()` to `path` (.pdparams); returns the path."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     paddle.save(model.state_dict(), str(path))
     return path
 
+
 def load_checkpoint(model: nn.Layer, path) -> nn.Layer:
     "Load the weights saved at `path` into `model` (shapes must match); returns the model."
-    if not Path(path).exists(): raise FileNotFoundError(f"no checkpoint at {path}")
+    if not Path(path).exists():
+        raise FileNotFoundError(f"no checkpoint at {path}")
     missing, unexpected = model.set_state_dict(paddle.load(str(path)))
-    if missing or unexpected: raise ValueError(f"checkpoint {path} does not fit: missing {missing}, unexpected {unexpected}")
+    if missing or unexpected:
+        raise ValueError(f"checkpoint {path} does not fit: missing {missing}, unexpected {unexpected}")
     return model
 
 # %% ../../nbs/06_stgcn_train.ipynb #62d034ef
-def train_stgcn(model: nn.Layer, train_loader, valid_loader=None, epochs: int = 10, lr: float = 0.05,
-                momentum: float = 0.9, weight_decay: float = 1e-4, out_dir=None, progress: bool = True,
-                desc: str = "ST-GCN") -> dict:
+def train_stgcn(
+    model: nn.Layer,
+    train_loader,
+    valid_loader=None,
+    epochs: int = 10,
+    lr: float = 0.05,
+    momentum: float = 0.9,
+    weight_decay: float = 1e-4,
+    out_dir=None,
+    progress: bool = True,
+    desc: str = "ST-GCN",
+) -> dict:
     """Train `model` with Momentum + CosineAnnealingDecay + L2 weight decay + cross-entropy (the seed's recipe).
 
     Saves the best weights (highest validation accuracy; the last epoch without a valid_loader) to
     out_dir/best_model.pdparams when out_dir is given. Returns the history: lists 'epoch', 'lr', 'train_loss',
     'train_acc', 'val_loss', 'val_acc', and 'best_epoch', 'best_val_acc', 'seconds', 'checkpoint'."""
-    if epochs < 1: raise ValueError(f"epochs must be >= 1, got {epochs}")
-    if len(train_loader) == 0: raise ValueError("the training loader is empty (fewer clips than one batch?)")
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if len(train_loader) == 0:
+        raise ValueError("the training loader is empty (fewer clips than one batch?)")
     scheduler = paddle.optimizer.lr.CosineAnnealingDecay(learning_rate=lr, T_max=epochs)
-    opt = paddle.optimizer.Momentum(learning_rate=scheduler, momentum=momentum, parameters=model.parameters(),
-                                    weight_decay=paddle.regularizer.L2Decay(weight_decay))
+    opt = paddle.optimizer.Momentum(
+        learning_rate=scheduler,
+        momentum=momentum,
+        parameters=model.parameters(),
+        weight_decay=paddle.regularizer.L2Decay(weight_decay),
+    )
     loss_fn = nn.CrossEntropyLoss()
     hist = {k: [] for k in ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc")}
     hist.update(best_epoch=None, best_val_acc=None, seconds=0.0, checkpoint=None)
@@ -77,39 +113,63 @@ def train_stgcn(model: nn.Layer, train_loader, valid_loader=None, epochs: int = 
     best, t0 = -1.0, time.perf_counter()
     bar = tqdm(total=epochs * len(train_loader), desc=desc, disable=not progress, mininterval=1.0)
     for epoch in range(1, epochs + 1):
-        model.train(); total, correct, n = 0.0, 0, 0
+        model.train()
+        total, correct, n = 0.0, 0, 0
         for x, y in train_loader:
             logits = model(x)
             loss = loss_fn(logits, y)
-            loss.backward(); opt.step(); opt.clear_grad()
-            b = int(y.shape[0]); total += float(loss) * b; n += b
-            correct += int((logits.argmax(-1) == y).sum()); bar.update(1)
-        hist["epoch"].append(epoch); hist["lr"].append(float(scheduler.get_lr()))
-        hist["train_loss"].append(total / n); hist["train_acc"].append(correct / n)
+            loss.backward()
+            opt.step()
+            opt.clear_grad()
+            b = int(y.shape[0])
+            total += float(loss) * b
+            n += b
+            correct += int((logits.argmax(-1) == y).sum())
+            bar.update(1)
+        hist["epoch"].append(epoch)
+        hist["lr"].append(float(scheduler.get_lr()))
+        hist["train_loss"].append(total / n)
+        hist["train_acc"].append(correct / n)
         scheduler.step()
         ev = evaluate(model, valid_loader) if valid_loader is not None else {"loss": float("nan"), "acc": float("nan")}
-        hist["val_loss"].append(ev["loss"]); hist["val_acc"].append(ev["acc"])
+        hist["val_loss"].append(ev["loss"])
+        hist["val_acc"].append(ev["acc"])
         score = ev["acc"] if valid_loader is not None else epoch
         if score > best:
-            best = score; hist["best_epoch"] = epoch
+            best = score
+            hist["best_epoch"] = epoch
             hist["best_val_acc"] = ev["acc"] if valid_loader is not None else None
-            if ckpt is not None: hist["checkpoint"] = str(save_checkpoint(model, ckpt))
+            if ckpt is not None:
+                hist["checkpoint"] = str(save_checkpoint(model, ckpt))
         bar.set_postfix(epoch=epoch, loss=f"{total / n:.3f}", val_acc=f"{ev['acc']:.3f}")
     bar.close()
     hist["seconds"] = time.perf_counter() - t0
     return hist
 
+
 def plot_history(hist: dict, title: str = ""):
     "Training and validation loss and accuracy per epoch, side by side; returns the matplotlib figure."
-    import matplotlib.pyplot as plt   # here, so that training never needs matplotlib
+    import matplotlib.pyplot as plt  # here, so that training never needs matplotlib
+
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3))
     e = hist["epoch"]
-    a1.plot(e, hist["train_loss"], "o-", label="train"); a1.plot(e, hist["val_loss"], "s-", label="valid")
-    a1.set_xlabel("epoch"); a1.set_ylabel("cross-entropy"); a1.legend(); a1.set_title("loss", fontsize=9)
-    a2.plot(e, hist["train_acc"], "o-", label="train"); a2.plot(e, hist["val_acc"], "s-", label="valid")
-    if hist.get("best_epoch"): a2.axvline(hist["best_epoch"], color="0.7", ls="--", label="best")
-    a2.set_ylim(0, 1.02); a2.set_xlabel("epoch"); a2.set_ylabel("accuracy"); a2.legend(); a2.set_title("accuracy", fontsize=9)
-    if title: fig.suptitle(title, fontsize=10)
+    a1.plot(e, hist["train_loss"], "o-", label="train")
+    a1.plot(e, hist["val_loss"], "s-", label="valid")
+    a1.set_xlabel("epoch")
+    a1.set_ylabel("cross-entropy")
+    a1.legend()
+    a1.set_title("loss", fontsize=9)
+    a2.plot(e, hist["train_acc"], "o-", label="train")
+    a2.plot(e, hist["val_acc"], "s-", label="valid")
+    if hist.get("best_epoch"):
+        a2.axvline(hist["best_epoch"], color="0.7", ls="--", label="best")
+    a2.set_ylim(0, 1.02)
+    a2.set_xlabel("epoch")
+    a2.set_ylabel("accuracy")
+    a2.legend()
+    a2.set_title("accuracy", fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -120,40 +180,62 @@ def _synthetic_fsd_root(out_dir: Path, cfg: dict) -> Path:
     want = dict(n_classes=cfg["n_classes"], n_per_class=cfg["n_per_class"], T=cfg["T"], seed=cfg["seed"])
     meta = root / "synthetic.json"
     have = json.loads(meta.read_text()) if meta.exists() and (root / "train_label.npy").exists() else {}
-    if any(have.get(k) != v for k, v in want.items()): make_synthetic_fsd(root, **want)
+    if any(have.get(k) != v for k, v in want.items()):
+        make_synthetic_fsd(root, **want)
     return root
+
 
 def model_from_run(out_dir) -> nn.Layer:
     "Rebuild the model of a finished run from out_dir/config.json and load out_dir/best_model.pdparams (eval mode)."
     out_dir = Path(out_dir)
-    if not (out_dir / "config.json").exists(): raise FileNotFoundError(f"no config.json in {out_dir}: not a finished run")
+    if not (out_dir / "config.json").exists():
+        raise FileNotFoundError(f"no config.json in {out_dir}: not a finished run")
     cfg = json.loads((out_dir / "config.json").read_text())
     model = STGCN_framework(**cfg["model"])
     load_checkpoint(model, out_dir / "best_model.pdparams").eval()
     return model
 
-def train_stgcn_main(quick: bool = False, data_root=None, out_dir="runs/stgcn", preset: str | None = None,
-                     progress: bool = True) -> dict:
+
+def train_stgcn_main(
+    quick: bool = False, data_root=None, out_dir="runs/stgcn", preset: str | None = None, progress: bool = True
+) -> dict:
     """Train ST-GCN on FSD skeletons: the real folder `data_root` (train_data.npy + train_label.npy) or synthetic.
 
     preset: 'quick' | 'small' | 'full' (default: 'quick' if quick else 'full', the original's settings).
     Writes config.json, history.json and best_model.pdparams to out_dir.
     Returns {"val_accuracy": best checkpoint reloaded, on the validation split, "epochs": int, "seconds": float}."""
     preset = preset or ("quick" if quick else "full")
-    if preset not in PRESETS: raise ValueError(f"unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
     cfg, t0 = PRESETS[preset], time.perf_counter()
-    out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg["seed"])
     root = Path(data_root) if data_root is not None else _synthetic_fsd_root(out_dir, cfg)
     _, labels = load_fsd(root)
-    if labels is None: raise FileNotFoundError(f"no train_label.npy in {root}: training needs labels")
+    if labels is None:
+        raise FileNotFoundError(f"no train_label.npy in {root}: training needs labels")
     train_dl, valid_dl = make_fsd_loaders(root, cfg["window_size"], cfg["batch_size"], in_channels=2)
-    model_cfg = dict(num_classes=int(labels.max()) + 1, in_channels=2, layout="fsd10", base_channels=cfg["base_channels"])
+    model_cfg = dict(
+        num_classes=int(labels.max()) + 1, in_channels=2, layout="fsd10", base_channels=cfg["base_channels"]
+    )
     model = STGCN_framework(**model_cfg)
-    (out_dir / "config.json").write_text(json.dumps(dict(preset=preset, data_root=str(root), window_size=cfg["window_size"],
-                                                         num_person=1, model=model_cfg), indent=1))
-    hist = train_stgcn(model, train_dl, valid_dl, epochs=cfg["epochs"], lr=cfg["lr"], out_dir=out_dir,
-                       progress=progress, desc=f"ST-GCN {preset}")
+    (out_dir / "config.json").write_text(
+        json.dumps(
+            dict(preset=preset, data_root=str(root), window_size=cfg["window_size"], num_person=1, model=model_cfg),
+            indent=1,
+        )
+    )
+    hist = train_stgcn(
+        model,
+        train_dl,
+        valid_dl,
+        epochs=cfg["epochs"],
+        lr=cfg["lr"],
+        out_dir=out_dir,
+        progress=progress,
+        desc=f"ST-GCN {preset}",
+    )
     (out_dir / "history.json").write_text(json.dumps(hist, indent=1))
     best = model_from_run(out_dir)
     acc = valid_accuracy(best, valid_dl)
@@ -161,35 +243,95 @@ def train_stgcn_main(quick: bool = False, data_root=None, out_dir="runs/stgcn", 
 
 # %% ../../nbs/06_stgcn_train.ipynb #5a64ddfe
 ISLR_PRESETS = {
-    "quick": dict(n_signs=6, n_per_sign=35, n_participants=5, window_size=16, batch_size=8, epochs=8, lr=0.05,
-                  base_channels=16, seed=42),
-    "small": dict(n_signs=10, n_per_sign=30, n_participants=5, window_size=24, batch_size=16, epochs=8, lr=0.05,
-                  base_channels=64, seed=42),
-    "full": dict(n_signs=250, n_per_sign=40, n_participants=21, window_size=64, batch_size=64, epochs=60, lr=0.05,
-                 base_channels=64, seed=42),
+    "quick": dict(
+        n_signs=6,
+        n_per_sign=35,
+        n_participants=5,
+        window_size=16,
+        batch_size=8,
+        epochs=8,
+        lr=0.05,
+        base_channels=16,
+        seed=42,
+    ),
+    "small": dict(
+        n_signs=10,
+        n_per_sign=30,
+        n_participants=5,
+        window_size=24,
+        batch_size=16,
+        epochs=8,
+        lr=0.05,
+        base_channels=64,
+        seed=42,
+    ),
+    "full": dict(
+        n_signs=250,
+        n_per_sign=40,
+        n_participants=21,
+        window_size=64,
+        batch_size=64,
+        epochs=60,
+        lr=0.05,
+        base_channels=64,
+        seed=42,
+    ),
 }
+
 
 def train_islr_stgcn(data_root=None, preset: str = "quick", out_dir="runs/stgcn_islr", progress: bool = True):
     """ST-GCN on ISLR hand skeletons (`mediapipe-hand` graph, x/y/z): the Kaggle-layout folder `data_root`, or
     synthetic signs made under out_dir. Returns (model with the best weights loaded, history)."""
     from sign_notes.data import make_synthetic_islr, is_islr_dataset
-    if preset not in ISLR_PRESETS: raise ValueError(f"unknown preset {preset!r}; expected one of {sorted(ISLR_PRESETS)}")
-    cfg = ISLR_PRESETS[preset]; out_dir = Path(out_dir)
+
+    if preset not in ISLR_PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; expected one of {sorted(ISLR_PRESETS)}")
+    cfg = ISLR_PRESETS[preset]
+    out_dir = Path(out_dir)
     seed_everything(cfg["seed"])
     root = Path(data_root) if data_root is not None else out_dir / "synthetic_islr"
     if data_root is None and not is_islr_dataset(root):
-        make_synthetic_islr(root, n_signs=cfg["n_signs"], n_per_sign=cfg["n_per_sign"],
-                            n_participants=cfg["n_participants"], seed=cfg["seed"], progress=progress)
-    train_dl, valid_dl = make_islr_loaders(root, cfg["window_size"], cfg["batch_size"], seed=cfg["seed"])   # by signer
+        make_synthetic_islr(
+            root,
+            n_signs=cfg["n_signs"],
+            n_per_sign=cfg["n_per_sign"],
+            n_participants=cfg["n_participants"],
+            seed=cfg["seed"],
+            progress=progress,
+        )
+    train_dl, valid_dl = make_islr_loaders(root, cfg["window_size"], cfg["batch_size"], seed=cfg["seed"])  # by signer
     pids = valid_dl.dataset.df["participant_id"].to_numpy()
     valid_pids = sorted(int(p) for p in set(pids[valid_dl.dataset.indices]))
-    model_cfg = dict(num_classes=train_dl.dataset.num_classes, in_channels=3, layout="mediapipe-hand",
-                     base_channels=cfg["base_channels"])
+    model_cfg = dict(
+        num_classes=train_dl.dataset.num_classes,
+        in_channels=3,
+        layout="mediapipe-hand",
+        base_channels=cfg["base_channels"],
+    )
     model = STGCN_framework(**model_cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "config.json").write_text(json.dumps(dict(preset=preset, data_root=str(root), window_size=cfg["window_size"],
-                                                         num_person=1, valid_participants=valid_pids, model=model_cfg), indent=1))
-    hist = train_stgcn(model, train_dl, valid_dl, epochs=cfg["epochs"], lr=cfg["lr"], out_dir=out_dir,
-                       progress=progress, desc=f"ST-GCN signs {preset}")
+    (out_dir / "config.json").write_text(
+        json.dumps(
+            dict(
+                preset=preset,
+                data_root=str(root),
+                window_size=cfg["window_size"],
+                num_person=1,
+                valid_participants=valid_pids,
+                model=model_cfg,
+            ),
+            indent=1,
+        )
+    )
+    hist = train_stgcn(
+        model,
+        train_dl,
+        valid_dl,
+        epochs=cfg["epochs"],
+        lr=cfg["lr"],
+        out_dir=out_dir,
+        progress=progress,
+        desc=f"ST-GCN signs {preset}",
+    )
     (out_dir / "history.json").write_text(json.dumps(hist, indent=1))
     return model_from_run(out_dir), hist
