@@ -1,4 +1,4 @@
-"Tests of the framework-free foundation: landmarks layout, Kaggle-format data, synthetic data, devices, imports, CLI."
+"Tests of the framework-free foundation: landmarks layout, Kaggle-format data, synthetic data, devices, imports."
 
 import json
 import subprocess
@@ -11,18 +11,15 @@ import pytest
 
 from sign_notes import landmarks as L
 from sign_notes.data import (
-    dataset_stats,
     find_dataset,
     frames_to_dataframe,
-    get_dataset,
     load_relevant_data_subset,
-    make_synthetic_islr,
     read_sign_map,
     read_train_csv,
-    sequence_stats,
-    summarize_stats,
     write_landmark_parquet,
 )
+from sign_notes.stats import dataset_stats, sequence_stats, summarize_stats
+from sign_notes.synth import get_dataset, make_synthetic_islr
 from sign_notes.device import detect_device, mixed_precision_policy, seed_everything
 
 
@@ -272,6 +269,8 @@ FRAMEWORK_FREE = [
     "sign_notes.core",
     "sign_notes.landmarks",
     "sign_notes.data",
+    "sign_notes.synth",
+    "sign_notes.stats",
     "sign_notes.viz",
     "sign_notes.graph",
     "sign_notes.device",
@@ -304,45 +303,6 @@ def test_get_strategy_in_subprocess():
     assert r.returncode == 0, r.stderr[-2000:]
     n, tpu, dev, policy = r.stdout.split()
     assert int(n) >= 1 and tpu == "False" and dev == "CPU" and policy == "float32"
-
-
-# ---------------------------------------------------------------- command line
-def test_cli_synth_and_stats(tmp_path):
-    exe = [sys.executable, "-m", "sign_notes.cli"]
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from sign_notes.cli import main; main()",
-            "synth",
-            "--out",
-            str(tmp_path / "d"),
-            "--signs",
-            "2",
-            "--per-sign",
-            "2",
-            "--participants",
-            "2",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert "wrote 4 sequences" in r.stdout
-    r = subprocess.run(
-        [sys.executable, "-c", "from sign_notes.cli import main; main()", "stats", str(tmp_path / "d")],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-    )
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert "frames, median" in r.stdout
-    r = subprocess.run(
-        [sys.executable, "-c", "from sign_notes.cli import main; main()", "stats", str(tmp_path / "nope")],
-        capture_output=True,
-        text=True,
-    )
-    assert r.returncode != 0 and "no train.csv" in r.stderr
 
 
 @pytest.mark.parametrize(
