@@ -3,8 +3,9 @@
 The seed (PaddleVideo's ST-GCN) computes the graph convolution's sum over subsets and neighbours with a hand-written
 `einsum`: transpose x [N, K, C, T, V] to [N, C, T, K, V], then one matmul with A reshaped to [K*V, W]. Ours
 (`sign_notes.stgcn.model.graph_contract`) skips the transpose: a batched matmul [N, K, C*T, V] @ [N, K, V, W] (A
-expanded to the batch: a few thousand numbers per clip) and a sum over K. Both models here have the same weights; the seed's one runs the seed's `einsum` verbatim
-(`use_seed_einsum`). One training step = forward, cross-entropy, backward, Momentum update (the seed's recipe).
+expanded to the batch: a few thousand numbers per clip) and a sum over K. Both models here have the same weights; the
+seed's one runs the seed's `einsum` verbatim (`use_seed_einsum`). One training step = forward, cross-entropy,
+backward, Momentum update (the seed's recipe).
 
     python benchmarks/stgcn_speed.py                      # modest default: batch 8, 64 frames
     python benchmarks/stgcn_speed.py --batch 16 --frames 350   # the seed's size (about a minute a step on 2 cores)
