@@ -115,25 +115,19 @@ class Config:
         return cls(**{**cls.PRESETS[name], **overrides})
 
 # %% ../nbs/00_core.ipynb #ed647519
-@patch_to(Config)
-@classmethod
-def full(cls, **overrides):
-    "The original's settings."
-    return cls.preset("full", **overrides)
+def _size(name: str, doc: str) -> classmethod:
+    "A classmethod that returns preset `name` with overrides: `Config.full`, `.small`, `.quick`."
+
+    def make(cls, **overrides):
+        return cls.preset(name, **overrides)
+
+    make.__name__, make.__doc__ = name, doc
+    return classmethod(make)
 
 
-@patch_to(Config)
-@classmethod
-def small(cls, **overrides):
-    "A CPU-sized run that still learns."
-    return cls.preset("small", **overrides)
-
-
-@patch_to(Config)
-@classmethod
-def quick(cls, **overrides):
-    "The CI-sized run."
-    return cls.preset("quick", **overrides)
+Config.full = _size("full", "The original's settings.")
+Config.small = _size("small", "A CPU-sized run that still learns.")
+Config.quick = _size("quick", "The CI-sized run.")
 
 
 @patch_to(Config)
