@@ -20,10 +20,10 @@ for cell in nb["cells"]:
         out += [src, ""]
     elif cell["cell_type"] == "code":
         lines = src.splitlines()
-        directives = [l for l in lines if re.match(r"^#\|", l)]
+        directives = [line for line in lines if re.match(r"^#\|", line)]
         if any(re.match(r"^#\|\s*(hide|eval:\s*false|export|default_exp)", d) for d in directives):
             continue
-        code = "\n".join(l for l in lines if not re.match(r"^#\|", l)).strip()
+        code = "\n".join(line for line in lines if not re.match(r"^#\|", line)).strip()
         if code:
             out += ["```python", code, "```", ""]
         text = "".join(

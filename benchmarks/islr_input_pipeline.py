@@ -32,7 +32,7 @@ REAL_DEFAULT_LIMIT = 200  # sequences of the real dataset used when --limit is n
 
 
 def resolve_limit(limit, real: bool):
-    "Sequences to use: `limit` (0 or a negative number: all), else REAL_DEFAULT_LIMIT on the real dataset, all of a synthetic one."
+    "Sequences to use: `limit` (0 or less: all), else REAL_DEFAULT_LIMIT on the real dataset, all of a synthetic one."
     if limit is None:
         return REAL_DEFAULT_LIMIT if real else None
     return None if limit <= 0 else limit
@@ -58,7 +58,8 @@ def main(argv=None):
         "--limit",
         type=int,
         default=None,
-        help=f"at most this many sequences (default: {REAL_DEFAULT_LIMIT} of the real dataset, all of a synthetic one; 0: all)",
+        help=f"at most this many sequences (default: {REAL_DEFAULT_LIMIT} of the real dataset, all of a synthetic one; "
+        "0: all)",
     )
     ap.add_argument("--n-signs", type=int, default=10)
     ap.add_argument("--n-per-sign", type=int, default=10)
@@ -72,7 +73,8 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3, help="reads are timed this many times; the fastest counts")
     args = ap.parse_args(argv)
 
-    from sign_notes.data import find_dataset, load_relevant_data_subset, make_synthetic_islr, read_train_csv
+    from sign_notes.data import find_dataset, load_relevant_data_subset, read_train_csv
+    from sign_notes.synth import make_synthetic_islr
     from sign_notes.islr.tfrecord import count_data_items, write_tfrecords
 
     tmp = Path(tempfile.mkdtemp(prefix="islr_bench_"))
@@ -156,7 +158,9 @@ def main(argv=None):
 
         for augment in (False, True):
             first, warm = epoch(augment)
-            name = f"get_tfrec_dataset({'augment=True' if augment else 'augment=False'}, batch {args.batch_size}, max_len {args.max_len})"
+            name = (
+                f"get_tfrec_dataset(augment={augment}, batch {args.batch_size}, max_len {args.max_len})"
+            )
             rows[name] = warm
             rows[f"  the same, first epoch (includes tracing){' ' * augment}"] = first
 
@@ -167,7 +171,8 @@ def main(argv=None):
         pq = rows["parquet read (load_relevant_data_subset, 1 process)"]
         print(f"\nsizes: parquet {parquet_mb:.1f} MiB, TFRecords {mb:.1f} MiB (GZIP), {n_frames} frames")
         print(
-            f"ratio TFRecord read / parquet read:            {rows['TFRecord read (decode_tfrec in tf.data)'] / pq:6.2f}x"
+            f"ratio TFRecord read / parquet read:            "
+            f"{rows['TFRecord read (decode_tfrec in tf.data)'] / pq:6.2f}x"
         )
         aug = [v for k, v in rows.items() if "augment=True" in k][0]
         noaug = [v for k, v in rows.items() if "augment=False" in k][0]

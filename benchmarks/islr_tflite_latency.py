@@ -6,8 +6,9 @@
 3. the same single model run by Keras/TensorFlow (the `TFLiteModel` module as a `tf.function`),
 
 for sequences of 20 (typical), 105 (the real sample's length) and 384 (the longest kept) frames, against the
-competition's budget of 100 ms per sequence and its 40 MB (40e6 bytes) file limit, each checked and printed. The TFLite files are called exactly as
-Kaggle did: `tf.lite.Interpreter(...).get_signature_runner("serving_default")(inputs=frames)["outputs"]`.
+competition's budget of 100 ms per sequence and its 40 MB (40e6 bytes) file limit, each checked and printed. The
+TFLite files are called exactly as Kaggle did:
+`tf.lite.Interpreter(...).get_signature_runner("serving_default")(inputs=frames)["outputs"]`.
 
     python benchmarks/islr_tflite_latency.py                  # random weights (latency does not depend on them)
     python benchmarks/islr_tflite_latency.py --fp16           # the ensemble with float16 weights (14 MiB)

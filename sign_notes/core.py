@@ -12,8 +12,8 @@ from typing import ClassVar
 
 
 # %% auto #0
-__all__ = ['IN_TEST', 'RUNS_DIR', 'DATA_DIR', 'add_to_class', 'repo_root', 'figures_dir', 'save_fig', 'shared_data', 'check_int',
-           'patch_to', 'Config', 'preset_name']
+__all__ = ['IN_TEST', 'RUNS_DIR', 'DATA_DIR', 'repo_root', 'figures_dir', 'save_fig', 'shared_data', 'check_int', 'patch_to',
+           'Config', 'preset_name']
 
 # %% ../nbs/00_core.ipynb #6686d81e
 IN_TEST = bool(os.environ.get("IN_TEST"))
@@ -84,9 +84,6 @@ def patch_to(cls):
         return fn
 
     return attach
-
-# %% ../nbs/00_core.ipynb #52b17641
-add_to_class = patch_to  # TEMP-ISSUE10: lead removes after integration
 
 # %% ../nbs/00_core.ipynb #bc69b81d
 @dataclass

@@ -83,6 +83,26 @@ def test_pieces_never_import_orchestration():
     assert not offenders, offenders
 
 
+TRAINING = re.compile(r"\.(config|optim|awp|train|evaluate|pipeline)$")
+
+
+def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    "Every module `start` imports, directly or through others (lazy imports inside functions included)."
+    seen, todo = set(), [start]
+    while todo:
+        for n in graph.get(todo.pop(), ()):
+            if n not in seen:
+                seen.add(n)
+                todo.append(n)
+    return seen
+
+
+def test_export_module_never_reaches_training_code():
+    "The TFLite submission code reaches none of the training modules, not even through a lazy import."
+    training = sorted(m for m in reachable(GRAPH, "sign_notes.islr.export") if TRAINING.search(m))
+    assert not training, f"sign_notes.islr.export reaches {training}"
+
+
 def test_export_module_does_not_load_training_code():
     "`import sign_notes.islr.export` (the TFLite submission) loads none of the training code."
     pytest.importorskip("tensorflow", reason="sign_notes.islr.export needs TensorFlow ([tf] extra)")
@@ -90,7 +110,7 @@ def test_export_module_does_not_load_training_code():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
     loaded = set(eval(r.stdout.strip().splitlines()[-1]))
-    training = {m for m in loaded if re.search(r"\.(train|pipeline|awp|optim|evaluate|config)$", m)}
+    training = {m for m in loaded if TRAINING.search(m)}
     assert not training, f"importing sign_notes.islr.export loaded {sorted(training)}"
 
 

@@ -241,6 +241,7 @@ FRAMEWORK_FREE = [
     "sign_notes.device",
     "sign_notes.cli",
     "sign_notes.fsd",
+    "sign_notes.islr",
     "sign_notes.islr.tfrecord",
 ]
 

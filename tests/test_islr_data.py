@@ -1,9 +1,8 @@
-"""Tests for sign_notes.islr.preprocess, .augment and .tfrecord (issue 6): the Preprocess layer against a literal
+"""Tests for sign_notes.islr.features, .augment and .tfrecord (issue 6): the Preprocess layer against a literal
 transcription of the seed's, TFLite conversion with builtin ops only, flip_lr, Hypothesis properties of augment_fn,
 bit-equal TFRecord round trips, participant folds, and clear errors on bad input."""
 
 import json
-import os
 
 import numpy as np
 import pandas as pd
@@ -12,11 +11,12 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 tf = pytest.importorskip("tensorflow")
 
-from sign_notes.data import load_relevant_data_subset, make_synthetic_islr, read_sign_map
-from sign_notes.landmarks import LHAND, POINT_LANDMARKS, RHAND
-from sign_notes.islr.preprocess import CHANNELS, MAX_LEN, NUM_CLASSES, PAD, Preprocess
-import sign_notes.islr.augment as augment_mod
-from sign_notes.islr.augment import (
+from sign_notes.data import load_relevant_data_subset, read_sign_map  # noqa: E402
+from sign_notes.synth import make_synthetic_islr  # noqa: E402
+from sign_notes.landmarks import CHANNELS, LHAND, MAX_LEN, NUM_CLASSES, PAD, POINT_LANDMARKS, RHAND  # noqa: E402
+from sign_notes.islr.features import Preprocess  # noqa: E402
+import sign_notes.islr.augment as augment_mod  # noqa: E402
+from sign_notes.islr.augment import (  # noqa: E402
     augment_fn,
     flip_lr,
     resample,
@@ -25,7 +25,7 @@ from sign_notes.islr.augment import (
     temporal_crop,
     temporal_mask,
 )
-from sign_notes.islr.tfrecord import (
+from sign_notes.islr.tfrecord import (  # noqa: E402
     count_data_items,
     crc32c,
     decode_tfrec,
@@ -38,169 +38,16 @@ from sign_notes.islr.tfrecord import (
     write_tfrecord,
     write_tfrecords,
 )
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Reference: a literal transcription of the seed's preprocessing (hoyso48, ISLR 1st place notebook). Only the class
-# became a function (the seed's `call`), run eagerly, where its `if tf.rank(...)` and `tf.cond`s work as written.
-# It shares nothing with the code under test: the seed's constants and landmark lists are copied here as literal
-# numbers, in the seed's order, with its own tf_nan_mean / tf_nan_std. Do not "improve" this code, and do not
-# replace these lists by imports from sign_notes.
-# ---------------------------------------------------------------------------------------------------------------
-SEED_ROWS_PER_FRAME = 543
-SEED_MAX_LEN = 384
-SEED_PAD = -100.0
-SEED_NUM_CLASSES = 250
-
-SEED_NOSE = [1, 2, 98, 327]
-SEED_LNOSE = [98]
-SEED_RNOSE = [327]
-SEED_LIP = [
-    0,
-    61,
-    185,
-    40,
-    39,
-    37,
-    267,
-    269,
-    270,
-    409,
-    291,
-    146,
-    91,
-    181,
-    84,
-    17,
-    314,
-    405,
-    321,
-    375,
-    78,
-    191,
-    80,
-    81,
-    82,
-    13,
-    312,
-    311,
-    310,
-    415,
-    95,
-    88,
-    178,
-    87,
-    14,
-    317,
-    402,
-    318,
-    324,
-    308,
-]
-SEED_LLIP = [84, 181, 91, 146, 61, 185, 40, 39, 37, 87, 178, 88, 95, 78, 191, 80, 81, 82]
-SEED_RLIP = [314, 405, 321, 375, 291, 409, 270, 269, 267, 317, 402, 318, 324, 308, 415, 310, 311, 312]
-SEED_POSE = [500, 502, 504, 501, 503, 505, 512, 513]
-SEED_LPOSE = [513, 505, 503, 501]
-SEED_RPOSE = [512, 504, 502, 500]
-SEED_REYE = [
-    33,
-    7,
-    163,
-    144,
-    145,
-    153,
-    154,
-    155,
-    133,
-    246,
-    161,
-    160,
-    159,
-    158,
-    157,
-    173,
-]
-SEED_LEYE = [
-    263,
-    249,
-    390,
-    373,
-    374,
-    380,
-    381,
-    382,
-    362,
-    466,
-    388,
-    387,
-    386,
-    385,
-    384,
-    398,
-]
-SEED_LHAND = list(range(468, 489))
-SEED_RHAND = list(range(522, 543))
-SEED_POINT_LANDMARKS = SEED_LIP + SEED_LHAND + SEED_RHAND + SEED_NOSE + SEED_REYE + SEED_LEYE  # +POSE
-SEED_NUM_NODES = len(SEED_POINT_LANDMARKS)
-SEED_CHANNELS = 6 * SEED_NUM_NODES
-
-
-def ref_tf_nan_mean(x, axis=0, keepdims=False):
-    return tf.reduce_sum(
-        tf.where(tf.math.is_nan(x), tf.zeros_like(x), x), axis=axis, keepdims=keepdims
-    ) / tf.reduce_sum(tf.where(tf.math.is_nan(x), tf.zeros_like(x), tf.ones_like(x)), axis=axis, keepdims=keepdims)
-
-
-def ref_tf_nan_std(x, center=None, axis=0, keepdims=False):
-    if center is None:
-        center = ref_tf_nan_mean(x, axis=axis, keepdims=True)
-    d = x - center
-    return tf.math.sqrt(ref_tf_nan_mean(d * d, axis=axis, keepdims=keepdims))
-
-
-def ref_preprocess(inputs, max_len=SEED_MAX_LEN, point_landmarks=SEED_POINT_LANDMARKS):
-    inputs = tf.constant(inputs, tf.float32)
-    if tf.rank(inputs) == 3:
-        x = inputs[None, ...]
-    else:
-        x = inputs
-
-    mean = ref_tf_nan_mean(tf.gather(x, [17], axis=2), axis=[1, 2], keepdims=True)
-    mean = tf.where(tf.math.is_nan(mean), tf.constant(0.5, x.dtype), mean)
-    x = tf.gather(x, point_landmarks, axis=2)  # N,T,P,C
-    std = ref_tf_nan_std(x, center=mean, axis=[1, 2], keepdims=True)
-
-    x = (x - mean) / std
-
-    if max_len is not None:
-        x = x[:, :max_len]
-    length = tf.shape(x)[1]
-    x = x[..., :2]
-
-    dx = tf.cond(
-        tf.shape(x)[1] > 1,
-        lambda: tf.pad(x[:, 1:] - x[:, :-1], [[0, 0], [0, 1], [0, 0], [0, 0]]),
-        lambda: tf.zeros_like(x),
-    )
-
-    dx2 = tf.cond(
-        tf.shape(x)[1] > 2,
-        lambda: tf.pad(x[:, 2:] - x[:, :-2], [[0, 0], [0, 2], [0, 0], [0, 0]]),
-        lambda: tf.zeros_like(x),
-    )
-
-    x = tf.concat(
-        [
-            tf.reshape(x, (-1, length, 2 * len(point_landmarks))),
-            tf.reshape(dx, (-1, length, 2 * len(point_landmarks))),
-            tf.reshape(dx2, (-1, length, 2 * len(point_landmarks))),
-        ],
-        axis=-1,
-    )
-
-    x = tf.where(tf.math.is_nan(x), tf.constant(0.0, x.dtype), x)
-
-    return x.numpy()
+from third_party.islr_seed_preprocess import (  # noqa: E402
+    SEED_CHANNELS,
+    SEED_MAX_LEN,
+    SEED_NUM_CLASSES,
+    SEED_PAD,
+    SEED_POINT_LANDMARKS,
+    SEED_ROWS_PER_FRAME,
+    ref_preprocess,
+)
+import third_party.islr_seed_preprocess as seed_ref  # noqa: E402
 
 
 def random_frames(T, seed=0, p_missing=0.3):
@@ -224,9 +71,9 @@ def test_constants_and_landmarks_are_the_seeds():
     "The order of POINT_LANDMARKS is the order of the model's input columns: values *and* order must be the seed's."
     from sign_notes import landmarks as lm
 
-    assert lm.LIP == SEED_LIP and lm.LIP[0] == 0
+    assert lm.LIP == seed_ref.SEED_LIP and lm.LIP[0] == 0
     for name in ("LLIP", "RLIP", "NOSE", "LNOSE", "RNOSE", "REYE", "LEYE", "LHAND", "RHAND", "POSE", "LPOSE", "RPOSE"):
-        assert list(getattr(lm, name)) == globals()[f"SEED_{name}"], name
+        assert list(getattr(lm, name)) == getattr(seed_ref, f"SEED_{name}"), name
     assert POINT_LANDMARKS == SEED_POINT_LANDMARKS
     assert (lm.ROWS_PER_FRAME, MAX_LEN, PAD, NUM_CLASSES, CHANNELS) == (
         SEED_ROWS_PER_FRAME,
@@ -238,22 +85,8 @@ def test_constants_and_landmarks_are_the_seeds():
     assert Preprocess().point_landmarks == SEED_POINT_LANDMARKS and Preprocess().max_len == SEED_MAX_LEN
 
 
-def test_preprocess_hand_built():
-    # one frame: half the points at (0.4, 0.3), half at (0.6, 0.7), lip landmark 17 (the centre) at (0.5, 0.5)
-    x = np.full((1, 543, 3), np.nan, np.float32)
-    x[0, POINT_LANDMARKS[:59]] = [0.4, 0.3, 0.0]
-    x[0, POINT_LANDMARKS[59:]] = [0.6, 0.7, 0.0]
-    x[0, 17] = [0.5, 0.5, 0.0]
-    out = Preprocess()(x).numpy()
-    assert out.shape == (1, 1, CHANNELS) == (1, 1, 708)
-    xy = out[0, 0, :236].reshape(118, 2)
-    expected = np.repeat(np.where(np.arange(118)[:, None] < 59, -1.0, 1.0), 2, 1) / np.sqrt(
-        117 / 118
-    )  # 117 points at d, 1 at 0
-    expected[POINT_LANDMARKS.index(17)] = 0.0
-    np.testing.assert_allclose(xy, expected, atol=1e-5)
-    assert (out[0, 0, 236:] == 0).all()  # one frame: no motion
-
+def test_preprocess_hand_built_motion():
+    "(The one-frame hand-built check is chapter 08's.)"
     # two frames moving by +0.1 in x: dx = 0.1/std on frame 0, 0 on the last frame; dx2 all 0; nothing NaN
     y = np.full((2, 543, 3), np.nan, np.float32)
     y[:, POINT_LANDMARKS] = [0.5, 0.5, 0.0]
@@ -354,11 +187,11 @@ def test_flip_lr_twice_is_identity_synthetic(tmp_path):
 
 
 SEED_PAIRS = {
-    "hand": (SEED_LHAND, SEED_RHAND),
-    "lip": (SEED_LLIP, SEED_RLIP),
-    "eye": (SEED_LEYE, SEED_REYE),
-    "nose": (SEED_LNOSE, SEED_RNOSE),
-    "pose": (SEED_LPOSE, SEED_RPOSE),
+    "hand": (seed_ref.SEED_LHAND, seed_ref.SEED_RHAND),
+    "lip": (seed_ref.SEED_LLIP, seed_ref.SEED_RLIP),
+    "eye": (seed_ref.SEED_LEYE, seed_ref.SEED_REYE),
+    "nose": (seed_ref.SEED_LNOSE, seed_ref.SEED_RNOSE),
+    "pose": (seed_ref.SEED_LPOSE, seed_ref.SEED_RPOSE),
 }
 
 
@@ -369,7 +202,7 @@ def mirror(a):
 
 @pytest.mark.parametrize("p_missing", [0.0, 0.3])
 def test_flip_lr_swaps_each_pair_directly(p_missing):
-    "Flipping twice is the identity for *any* swap; so check each pair: R <- mirrored L, L <- mirrored R, rest mirrored."
+    "Flipping twice is the identity for *any* swap; so check each pair: R <- mirrored L, L <- mirrored R, rest mirrored"
     x = random_frames(7, seed=11, p_missing=p_missing)
     f = flip_lr(x).numpy()
     for name, (L, R) in SEED_PAIRS.items():
@@ -430,7 +263,7 @@ def test_augment_ranges():
 
 
 def test_spatial_mask_hides_exactly_one_square():
-    "On a 100 x 100 grid of points: the hidden points are exactly those in one square of side 0.2 to 0.4; nothing else moves."
+    "On a 100 x 100 grid of points: the hidden points are those of one square, side 0.2 to 0.4; nothing else moves."
     g = (np.arange(100) + 0.5) / 100
     X, Y = np.meshgrid(g, g, indexing="ij")
     pts = np.stack([X, Y, np.full_like(X, 0.3)], -1).astype(np.float32)  # [100, 100, 3]
@@ -514,7 +347,7 @@ def test_augment_fn_probabilities(monkeypatch, seeded):
 
 
 def affine_params(out):
-    "(scale, shear, shear along x?, degree, shift) of spatial_random_affine, from the images of 4 points; and the offset check."
+    "(scale, shear, shear along x?, degree, shift) of spatial_random_affine from 4 points' images; and the offset check"
     shift = out[0, 2]  # z of the origin: s * 0 + shift
     s = out[3, 2] - shift  # z of (0, 0, 1): s + shift
     b = out[0, :2]  # xy' = xy @ A + b
@@ -533,7 +366,7 @@ def affine_params(out):
 
 @pytest.mark.parametrize("seeded", [True, False])
 def test_spatial_random_affine_ranges(seeded):
-    "The seed's ranges: scale 0.8-1.2 (about the origin), shear +-0.15 along x or y, rotation +-30 deg, one shift +-0.1."
+    "The seed's ranges: scale 0.8-1.2 (about the origin), shear +-0.15 along x or y, rotation +-30 deg, one shift +-0.1"
     unit = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], np.float32)
     tf.random.set_seed(1)
     n = 300 if seeded else 150
