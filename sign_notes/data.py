@@ -75,9 +75,23 @@ def _check_layout(df: pd.DataFrame, where: str = "") -> int:
     return n_frames
 
 # %% ../nbs/01b_data.ipynb #33db2064
+def _read_parquet(pq_path: str | os.PathLike) -> pd.DataFrame:
+    "`pd.read_parquet`, with an error naming the file when it is not a readable parquet file at all."
+    import pyarrow as pa
+
+    try:
+        return pd.read_parquet(pq_path, columns=None)
+    except FileNotFoundError:
+        raise  # its message already names the file
+    except (pa.ArrowException, OSError) as e:  # pandas hands pyarrow the bytes: its message says '<Buffer>'
+        reason = str(e).replace("Could not open Parquet input source '<Buffer>': ", "").strip()
+        raise ValueError(f"{pq_path} is not a readable parquet file ({reason}); it is damaged, cut short or not a "
+                         "parquet file at all: download or write it again") from e
+
+
 def load_relevant_data_subset(pq_path: str | os.PathLike) -> np.ndarray:
     "Read a Kaggle ISLR landmark parquet into float32 `[T, 543, 3]` (x, y, z; NaN where nothing was found)."
-    df = pd.read_parquet(pq_path, columns=None)
+    df = _read_parquet(pq_path)
     n_frames = _check_layout(df, str(pq_path))
     return df[DATA_COLUMNS].to_numpy(np.float32).reshape(n_frames, ROWS_PER_FRAME, len(DATA_COLUMNS))
 
@@ -135,17 +149,23 @@ def read_sign_map(root: str | os.PathLike) -> dict[str, int]:
     p = p / SIGN_MAP_NAME if p.is_dir() else p
     if not p.exists():
         raise FileNotFoundError(f"no sign map at {p}")
-    m = json.loads(p.read_text())
+    try:
+        m = json.loads(p.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{p} is not valid JSON ({e}); a sign map is a JSON object {{sign: index}}") from e
     if not isinstance(m, dict) or not m:
         raise ValueError(f"{p}: expected a non-empty JSON object {{sign: index}}")
-    if sorted(m.values()) != list(range(len(m))):
-        raise ValueError(f"{p}: indices must be 0..{len(m) - 1}, each once")
+    if any(type(v) is not int for v in m.values()) or sorted(m.values()) != list(range(len(m))):
+        raise ValueError(f"{p}: indices must be 0..{len(m) - 1}, each once, as whole numbers")
     return {str(k): int(v) for k, v in m.items()}
 
 
 def read_train_csv(root: str | os.PathLike) -> pd.DataFrame:
     "Read `train.csv` (a file, or the dataset folder) with the columns path, participant_id, sequence_id, sign."
     p = Path(root)
+    if p.is_file() and p.suffix.lower() == ".parquet":
+        raise ValueError(f"expected a dataset folder holding train.csv, got a parquet file {p}: pass the folder "
+                         "(one recording is read with load_relevant_data_subset, or `sign-notes animate`)")
     p = p / "train.csv" if p.is_dir() else p
     if not p.exists():
         raise FileNotFoundError(f"no train.csv at {p}")

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 import numpy as np
 import pandas as pd
+from .core import check_int
 from .landmarks import TYPE_OFFSETS, TYPE_SIZES
 from .data import check_frames, load_relevant_data_subset, read_train_csv
 
@@ -38,16 +39,19 @@ def sequence_stats(frames: np.ndarray) -> dict:
 def dataset_stats(
     root: str | os.PathLike, limit: int | None = None, seed: int = 0, progress: bool = True
 ) -> pd.DataFrame:
-    """Per-sequence statistics of the dataset at `root`: train.csv joined with `sequence_stats` of each file (a random
-    `limit` of them)."""
+    """Per-sequence statistics of the dataset at `root` (its folder, or its train.csv): train.csv joined with
+    `sequence_stats` of each file (a random `limit` of them, `limit` >= 1)."""
     from tqdm.auto import tqdm
 
+    limit = None if limit is None else check_int(limit, "limit", minimum=1)
     root = Path(root)
-    df = read_train_csv(root)
+    df = read_train_csv(root)  # refuses a .parquet given instead of the folder
     if limit is not None and limit < len(df):
         df = df.sample(limit, random_state=seed)
+    folder = root if root.is_dir() else root.parent  # train.csv's paths are relative to its folder
     stats = [
-        sequence_stats(load_relevant_data_subset(root / p)) for p in tqdm(df.path, desc="reading", disable=not progress)
+        sequence_stats(load_relevant_data_subset(folder / p))
+        for p in tqdm(df.path, desc="reading", disable=not progress)
     ]
     return pd.concat([df.reset_index(drop=True), pd.DataFrame(stats)], axis=1)
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01c_synth.ipynb #818dab93
 from __future__ import annotations
-import json, os, shutil
+import json, os, secrets, shutil
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -234,26 +234,12 @@ def _make_signers(rng: np.random.Generator, n_participants: int) -> dict[int, di
     }
 
 # %% ../nbs/01c_synth.ipynb #6fc124b6
-def make_synthetic_islr(
-    root: str | os.PathLike,
-    n_signs: int = 10,
-    n_per_sign: int = 20,
-    n_participants: int = 5,
-    seed: int = 0,
-    sign_map: dict[str, int] | None = None,
-    progress: bool = True,
-) -> Path:
-    "Write a synthetic ISLR dataset in the Kaggle layout (train.csv, train_landmark_files/, sign map) under `root`."
+def _write_dataset(out: Path, names: list[str], n_per_sign: int, n_participants: int, seed: int, progress: bool):
+    "Write the synthetic dataset of signs `names` into the folder `out`: the parquet files, then the three files."
     from tqdm.auto import tqdm
 
-    n_signs, n_per_sign = check_int(n_signs, "n_signs", 1), check_int(n_per_sign, "n_per_sign", 1)
-    n_participants = check_int(n_participants, "n_participants", 1)
-    names, root = _sign_names(n_signs, sign_map), Path(root)
-    if (root / "train.csv").exists() and not (root / SYNTHETIC_MARKER).exists():
-        raise ValueError(f"{root} holds a train.csv that this generator did not write: refusing to overwrite it")
-    if (root / "train_landmark_files").exists():
-        shutil.rmtree(root / "train_landmark_files")  # no stale files
-    (root / "train_landmark_files").mkdir(parents=True, exist_ok=True)
+    n_signs = len(names)
+    (out / "train_landmark_files").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     recipes = [_sign_recipe(np.random.default_rng([seed, k]), k) for k in range(n_signs)]
     signers = _make_signers(rng, n_participants)
@@ -264,13 +250,93 @@ def make_synthetic_islr(
         pid, sid = pids[(j + k) % n_participants], int(seq_ids[n])
         frames = _synth_sequence(recipes[k], np.random.default_rng([seed, k, j, 1]), signers[pid])
         rel = f"train_landmark_files/{pid}/{sid}.parquet"
-        write_landmark_parquet(frames, root / rel, start_frame=int(rng.integers(1, 200)))
+        write_landmark_parquet(frames, out / rel, start_frame=int(rng.integers(1, 200)))
         rows.append((rel, pid, sid, names[k]))
-    pd.DataFrame(rows, columns=TRAIN_COLUMNS).to_csv(root / "train.csv", index=False)
-    (root / SIGN_MAP_NAME).write_text(json.dumps({s: i for i, s in enumerate(names)}))
+    pd.DataFrame(rows, columns=TRAIN_COLUMNS).to_csv(out / "train.csv", index=False)
+    (out / SIGN_MAP_NAME).write_text(json.dumps({s: i for i, s in enumerate(names)}))
     settings = dict(n_signs=n_signs, n_per_sign=n_per_sign, n_participants=n_participants, seed=seed)
     left_handed = {str(p): v["left_handed"] for p, v in signers.items()}
-    (root / SYNTHETIC_MARKER).write_text(json.dumps({**settings, "left_handed": left_handed}, indent=1))
+    (out / SYNTHETIC_MARKER).write_text(json.dumps({**settings, "left_handed": left_handed}, indent=1))
+
+# %% ../nbs/01c_synth.ipynb #e9563c6f
+_LAYOUT = ("train_landmark_files", SIGN_MAP_NAME, SYNTHETIC_MARKER, "train.csv")  # train.csv, the "complete" mark, last
+
+
+def _written_by_us(root: Path) -> set[str]:
+    "Relative paths of what the generator wrote in `root` (see the rule above); empty without its synthetic.json."
+    if not (root / SYNTHETIC_MARKER).is_file():
+        return set()
+    files = set(_LAYOUT[1:])
+    try:
+        listed = {Path(p).as_posix() for p in pd.read_csv(root / "train.csv", usecols=["path"]).path.astype(str)}
+    except (OSError, ValueError):  # no readable train.csv: only the three names are ours
+        listed = set()
+    files |= {p for p in listed if p.startswith(_LAYOUT[0] + "/")}
+    return files | {q.as_posix() for f in files for q in Path(f).parents if q != Path(".")}
+
+
+def _not_ours(root: Path, skip: str = "", ours: set[str] | None = None, rel: Path = Path(".")) -> Path | None:
+    """The first file under `root` (by name, a folder's files before its subfolders), else empty folder, that the
+    generator did not write; None when there is none. `skip`: our own partial folder."""
+    ours = _written_by_us(root) if ours is None else ours
+    with os.scandir(root / rel) as it:  # symbolic links count as files: never followed
+        entries = sorted((e.is_dir(follow_symlinks=False), e.name) for e in it if e.name != skip)
+    for is_dir, name in entries:
+        inner = _not_ours(root, "", ours, rel / name) if is_dir else None
+        if inner is not None or (rel / name).as_posix() not in ours:  # stops at the first: a big folder costs little
+            return inner or root / rel / name
+    return None
+
+
+def _check_only_ours(root: Path, skip: str = "") -> None:
+    "Refuse `root` when it is a file, or a folder holding anything that `make_synthetic_islr` did not write."
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"{root} is a file, not a folder: give make_synthetic_islr a new or empty folder")
+    first = _not_ours(root, skip) if root.is_dir() else None
+    if first is not None:
+        raise ValueError(f"{root} holds {first}, which make_synthetic_islr did not write: refusing to overwrite or "
+                         "delete it. Give a new or empty folder, or one holding only a synthetic dataset")
+
+# %% ../nbs/01c_synth.ipynb #e5ebd43b
+def _swap_in(new: Path, root: Path) -> None:
+    "Rename the finished dataset in `new` (a folder in `root`) into `root`; the old one (checked: ours) is deleted."
+    old = new / ".old"
+    old.mkdir()
+    for name in reversed(_LAYOUT):  # the old train.csv first: from here on, `root` is not a complete dataset
+        if os.path.lexists(root / name):
+            (root / name).rename(old / name)
+    for name in _LAYOUT:  # the new train.csv last: complete again only when everything is in place
+        (new / name).rename(root / name)
+    shutil.rmtree(new)  # the old files with it
+
+# %% ../nbs/01c_synth.ipynb #000d9269
+def make_synthetic_islr(
+    root: str | os.PathLike,
+    n_signs: int = 10,
+    n_per_sign: int = 20,
+    n_participants: int = 5,
+    seed: int = 0,
+    sign_map: dict[str, int] | None = None,
+    progress: bool = True,
+) -> Path:
+    "Write a synthetic ISLR dataset in the Kaggle layout (train.csv, train_landmark_files/, sign map) under `root`."
+    n_signs, n_per_sign = check_int(n_signs, "n_signs", 1), check_int(n_per_sign, "n_per_sign", 1)
+    n_participants = check_int(n_participants, "n_participants", 1)
+    names, root = _sign_names(n_signs, sign_map), Path(root)
+    _check_only_ours(root)
+    made_root = not root.exists()
+    root.mkdir(parents=True, exist_ok=True)
+    partial = root / f".partial-{secrets.token_hex(4)}"
+    partial.mkdir()
+    try:
+        _write_dataset(partial, names, n_per_sign, n_participants, seed, progress)
+        _check_only_ours(root, skip=partial.name)  # again: nothing of the reader's appeared there while we wrote
+        _swap_in(partial, root)
+    except BaseException:  # Ctrl-C too: no partial folder left behind
+        shutil.rmtree(partial, ignore_errors=True)
+        if made_root and not any(root.iterdir()):
+            root.rmdir()
+        raise
     return root
 
 # %% ../nbs/01c_synth.ipynb #d6752c77

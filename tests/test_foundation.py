@@ -288,3 +288,130 @@ def test_seed_everything_seeds_loaded_frameworks(framework, draw):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.strip().splitlines()[-1] == "True"
+
+
+# ---------------------------------------------------------------- issue 11: bad input, data loss
+def _tree(root):
+    "Every file under `root` -> its bytes."
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _kaggle_like(root):
+    "A folder like the real download without train.csv: one recording and a sign map."
+    from sign_notes.data import write_landmark_parquet
+
+    write_landmark_parquet(_frames(2), root / "train_landmark_files" / "16069" / "100015657.parquet")
+    (root / "sign_to_prediction_index_map.json").write_text(json.dumps({"TV": 0, "after": 1, "airplane": 2}))
+    return root
+
+
+def test_synth_refuses_files_it_did_not_write(tmp_path):
+    "Row 1: real Kaggle files (no train.csv) or a reader's own file beside a synthetic dataset are never deleted."
+    real = _kaggle_like(tmp_path / "asl-signs")
+    before = _tree(real)
+    with pytest.raises(ValueError, match=re.escape(f"{real / 'sign_to_prediction_index_map.json'}")):
+        make_synthetic_islr(real, n_signs=2, n_per_sign=1, n_participants=1, progress=False)
+    assert _tree(real) == before
+    (real / "sign_to_prediction_index_map.json").unlink()
+    with pytest.raises(ValueError, match=re.escape(f"{real / 'train_landmark_files/16069/100015657.parquet'}")):
+        make_synthetic_islr(real, n_signs=2, n_per_sign=1, n_participants=1, progress=False)
+    assert (real / "train_landmark_files/16069/100015657.parquet").read_bytes() == before[
+        "train_landmark_files/16069/100015657.parquet"
+    ]
+    ours = make_synthetic_islr(tmp_path / "ours", n_signs=2, n_per_sign=1, n_participants=1, progress=False)
+    (ours / "train_landmark_files" / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"notes\.txt.*did not write"):
+        make_synthetic_islr(ours, n_signs=3, n_per_sign=1, n_participants=1, progress=False)
+    assert (ours / "train_landmark_files" / "notes.txt").read_text() == "mine" and read_train_csv(ours).shape[0] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["asl-signs", "ours"]  # nothing left beside them
+
+
+def test_synth_into_a_file_is_refused(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ValueError, match="is a file"):
+        make_synthetic_islr(tmp_path / "f", n_signs=1, n_per_sign=1, n_participants=1, progress=False)
+    assert (tmp_path / "f").read_text() == "x"
+
+
+def test_synth_regeneration_is_atomic(tmp_path, monkeypatch):
+    "Row 2: interrupted after 2 files, the old dataset is intact, and a first run leaves nothing that looks complete."
+    import sign_notes.synth as synth_mod
+    from sign_notes.data import is_islr_dataset
+
+    root = make_synthetic_islr(tmp_path / "d", n_signs=2, n_per_sign=2, n_participants=2, progress=False)
+    before = _tree(root)
+    real_write, calls = synth_mod.write_landmark_parquet, []
+
+    def interrupted(*args, **kwargs):
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        calls.append(args[1])
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(synth_mod, "write_landmark_parquet", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        make_synthetic_islr(root, n_signs=3, n_per_sign=2, n_participants=2, progress=False)
+    assert _tree(root) == before and is_islr_dataset(root)  # no partial folder left in it either
+    calls.clear()
+    with pytest.raises(KeyboardInterrupt):
+        make_synthetic_islr(tmp_path / "new", n_signs=3, n_per_sign=2, n_participants=2, progress=False)
+    assert not is_islr_dataset(tmp_path / "new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]  # the partial folder was removed
+
+
+@pytest.mark.parametrize("damage", ["random", "half", "empty", "flipped"])
+def test_corrupt_parquet_names_the_file(tmp_path, damage):
+    "Row 14: a damaged file gets an error naming it, not pyarrow's '<Buffer>'."
+    from sign_notes.data import write_landmark_parquet
+
+    good = write_landmark_parquet(_frames(3), tmp_path / "good.parquet").read_bytes()
+    bad = tmp_path / "bad.parquet"
+    if damage == "flipped":
+        bad.write_bytes(bytes(b ^ 0xFF if 100 <= i < len(good) - 300 else b for i, b in enumerate(good)))
+    else:
+        bad.write_bytes({"random": np.random.default_rng(0).bytes(5000), "half": good[: len(good) // 2], "empty": b""}[
+            damage
+        ])
+    with pytest.raises(ValueError, match=re.escape(f"{bad} is not a readable parquet file")) as e:
+        load_relevant_data_subset(bad)
+    assert "<Buffer>" not in str(e.value)
+
+
+def test_corrupt_parquet_in_dataset_stats(tmp_path):
+    root = make_synthetic_islr(tmp_path / "d", n_signs=2, n_per_sign=1, n_participants=1, progress=False)
+    victim = root / read_train_csv(root).path.iloc[1]
+    victim.write_bytes(victim.read_bytes()[:100])
+    with pytest.raises(ValueError, match=re.escape(f"{victim} is not a readable parquet file")):
+        dataset_stats(root, progress=False)
+
+
+def test_malformed_sign_map_names_the_file(tmp_path):
+    "Row 18."
+    p = tmp_path / "sign_to_prediction_index_map.json"
+    p.write_text('{"TV": 0, "after": ')
+    with pytest.raises(ValueError, match=re.escape(f"{p} is not valid JSON")):
+        read_sign_map(tmp_path)
+    p.write_bytes(b"\xba\xff")
+    with pytest.raises(ValueError, match=re.escape(f"{p} is not valid JSON")):
+        read_sign_map(p)
+    p.write_text('{"TV": 0, "after": "1"}')
+    with pytest.raises(ValueError, match=re.escape(f"{p}: indices must be 0..1")):
+        read_sign_map(p)
+
+
+def test_stats_of_a_parquet_file_says_so(synth):
+    "Row 22: a .parquet given where a dataset folder is expected."
+    pq_file = synth / read_train_csv(synth).path.iloc[0]
+    for read in (read_train_csv, lambda p: dataset_stats(p, progress=False)):
+        with pytest.raises(ValueError, match=re.escape(f"expected a dataset folder holding train.csv, got a parquet "
+                                                       f"file {pq_file}")):
+            read(pq_file)
+    assert len(dataset_stats(synth / "train.csv", limit=2, progress=False)) == 2  # train.csv itself is fine
+
+
+def test_stats_limit_must_be_positive(synth):
+    "Row 16 (library side)."
+    for bad in (0, -1, 2.5):
+        with pytest.raises(ValueError, match="limit must be an integer"):
+            dataset_stats(synth, limit=bad, progress=False)
+    assert len(dataset_stats(synth, limit=1, progress=False)) == 1
