@@ -223,18 +223,29 @@ def make_synthetic_fsd(
     return root
 
 # %% ../nbs/05b_fsd.ipynb #92bfe770
+def _load_npy(path: Path, mmap: bool = False) -> np.ndarray:
+    "np.load `path` (memory-mapped when `mmap`); ValueError naming the file when it is truncated or not a .npy array."
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None)
+    except (ValueError, OSError, EOFError) as e:  # numpy's messages ("mmap length is greater ...") name no file
+        raise ValueError(
+            f"{path} cannot be read as a .npy array ({e}): it is truncated or not written by np.save; "
+            "copy or make it again"
+        ) from e
+
+
 def load_fsd(root, data_file: str = "train_data.npy", label_file: str | None = "train_label.npy"):
     """Open an FSD dataset folder: data [N, C, T, V, M] (memory-mapped) and labels int64 [N] (None when
     `label_file` is None or absent, e.g. a test set)."""
     root = Path(root)
     if not (root / data_file).exists():
         raise FileNotFoundError(f"no {data_file} in {root}")
-    data = np.load(root / data_file, mmap_mode="r")
+    data = _load_npy(root / data_file, mmap=True)
     if data.ndim != 5:
         raise ValueError(f"{root / data_file}: expected (N, C, T, V, M), got shape {data.shape}")
     labels = None
     if label_file and (root / label_file).exists():
-        labels = np.asarray(np.load(root / label_file)).astype(np.int64).reshape(-1)
+        labels = np.asarray(_load_npy(root / label_file)).astype(np.int64).reshape(-1)
         if len(labels) != len(data):
             raise ValueError(f"{len(data)} clips but {len(labels)} labels in {root}")
     return data, labels

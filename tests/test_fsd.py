@@ -150,3 +150,13 @@ def test_fsd_module_is_framework_free():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize("name", ["train_data.npy", "train_label.npy"])
+def test_load_fsd_names_a_truncated_npy(tmp_path, name):
+    "Issue 11 row 19: numpy's message for a cut .npy ('mmap length is greater than file size') named no file."
+    root = make_synthetic_fsd(tmp_path / "fsd", n_classes=2, n_per_class=3, T=8, seed=0)
+    f = root / name
+    f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    with pytest.raises(ValueError, match=rf"{name} cannot be read as a \.npy array.*copy or make it again"):
+        load_fsd(root)

@@ -7,8 +7,11 @@ installed."""
 # ruff: noqa: E402  (the sign_notes.stgcn imports come after pytest.importorskip("paddle"), on purpose)
 
 import importlib.util
+import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +20,7 @@ paddle = pytest.importorskip("paddle")
 from paddle.static import InputSpec
 
 from sign_notes.data import read_train_csv
+from sign_notes.landmarks import SIGN_MAP_NAME
 from sign_notes.synth import make_synthetic_islr
 from sign_notes.fsd import AutoPadding, load_fsd, make_synthetic_fsd
 from sign_notes.stgcn.data import (
@@ -28,10 +32,18 @@ from sign_notes.stgcn.data import (
     make_islr_loaders,
     participant_split,
 )
-from sign_notes.stgcn.export import export_stgcn, load_exported, max_abs_diff
+from sign_notes.stgcn.export import (
+    export_stgcn,
+    exported_input_shape,
+    inference_predictor,
+    load_exported,
+    max_abs_diff,
+    predict,
+)
 from sign_notes.stgcn.model import STGCN_framework, STGCNHead, einsum, graph_contract
 import sign_notes.stgcn.train as stgcn_train
-from sign_notes.stgcn.train import load_checkpoint, train_stgcn
+from sign_notes.stgcn.pipeline import train_stgcn_main
+from sign_notes.stgcn.train import load_checkpoint, save_checkpoint, train_stgcn
 
 paddle.set_device("cpu")
 
@@ -58,6 +70,17 @@ def test_graph_contract_keeps_the_batch_axis_free_when_traced():
     assert list(traced.get_concrete_program(*specs)[0].outputs[0].shape) == [-1, 8, 12, 25]
     x, A = paddle.randn([3, 3, 8, 12, 25]), paddle.rand([3, 25, 25])
     np.testing.assert_allclose(traced(x, A).numpy(), einsum(x, A).numpy(), atol=1e-4)
+
+
+def test_eager_model_refuses_float64_and_names_the_dtype():
+    "Issue 11 row 20: float64 input ended in Paddle's 'The type of data we are trying to retrieve ...' message."
+    m = STGCN_framework(num_classes=3, base_channels=4)
+    m.eval()
+    x = paddle.randn([1, 2, 8, 25, 1])
+    with pytest.raises(ValueError, match=r"dtype paddle\.float32, got \[1, 2, 8, 25, 1\] paddle\.float64"):
+        m(x.astype("float64"))
+    with pytest.raises(ValueError, match=r"\(N, 2, T, 25, M\).*got \[1, 2, 8, 21, 1\]"):
+        m(paddle.randn([1, 2, 8, 21, 1]))
 
 
 def test_head_refuses_unknown_keywords():
@@ -136,6 +159,15 @@ def test_islr_loaders_split_by_participant(tmp_path):
     assert xb.shape == [4, 3, 8, 21, 1] and yb.shape == [4]
 
 
+def test_islr_dataset_refuses_signs_missing_from_the_map(tmp_path):
+    "Issue 11 row 7: a sign absent from the map became label -9223372036854775808, which Paddle's loss took."
+    root = make_synthetic_islr(tmp_path / "islr", n_signs=3, n_per_sign=2, n_participants=2, seed=0, progress=False)
+    signs = sorted(json.loads((root / SIGN_MAP_NAME).read_text()))
+    (root / SIGN_MAP_NAME).write_text(json.dumps({s: i for i, s in enumerate(signs[1:])}))
+    with pytest.raises(ValueError, match=rf"\['{signs[0]}'\] \(1 in all\).*not in the sign map"):
+        ISLRHandDataset(root, "all", 8)
+
+
 # ---------------------------------------------------------------- training bookkeeping
 def test_train_loop_saves_and_reloads_best(tmp_path, monkeypatch):
     """The checkpoint holds the weights of the best epoch, not the last: validation accuracies are scripted
@@ -175,6 +207,40 @@ def test_train_loop_saves_and_reloads_best(tmp_path, monkeypatch):
         assert not np.allclose(fresh(x).numpy(), m(x).numpy())  # and not the final one
 
 
+def test_train_loop_refuses_a_non_finite_batch_and_names_it():
+    "Issue 11 row 11: a NaN batch silently turned data_bn's running mean into NaN."
+    paddle.seed(0)
+    m = STGCN_framework(num_classes=2, base_channels=4)
+    x, y = paddle.randn([2, 2, 8, 25, 1]), paddle.to_tensor([0, 1], dtype="int64")
+    x_bad = x.numpy()
+    x_bad[1, 0, 3, 5, 0] = np.nan
+    batches = [(x, y), (paddle.to_tensor(x_bad), y)]
+    with pytest.raises(ValueError, match=r"batch 1 \(0-based\) of epoch 1 holds 1 non-finite"):
+        train_stgcn(m, batches, epochs=2, progress=False)
+    assert np.isfinite(m.backbone.data_bn._mean.numpy()).all()
+
+
+def test_load_checkpoint_names_a_truncated_file(tmp_path):
+    "Issue 11 row 19: paddle.load's message for a cut .pdparams did not say what was wrong or what to do."
+    m = STGCN_framework(num_classes=2, base_channels=4)
+    ckpt = save_checkpoint(m, tmp_path / "best_model.pdparams")
+    ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
+    with pytest.raises(ValueError, match=r"best_model\.pdparams cannot be read.*save or copy it again"):
+        load_checkpoint(m, ckpt)
+
+
+def test_train_stgcn_main_says_which_epoch_and_where(tmp_path):
+    "Issue 11 row 29: the result gave the best epoch's accuracy without saying so, and no checkpoint path."
+    root = make_synthetic_fsd(tmp_path / "fsd", n_classes=2, n_per_class=8, T=16, seed=0)
+    res = train_stgcn_main(data_root=root, out_dir=tmp_path / "run", preset="quick", progress=False)
+    hist = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert sorted(res) == ["best_epoch", "checkpoint", "epochs", "seconds", "val_accuracy"]
+    assert res["best_epoch"] == hist["best_epoch"] and 1 <= res["best_epoch"] <= res["epochs"]
+    assert res["checkpoint"] == str(tmp_path / "run" / "best_model.pdparams")
+    assert Path(res["checkpoint"]).exists()
+    assert res["val_accuracy"] == pytest.approx(hist["best_val_acc"])
+
+
 # ---------------------------------------------------------------- export
 def test_jit_round_trip_hand_model(tmp_path):
     "The export reads C and V from the model: the 21-joint, 3-channel hand model exports the same way."
@@ -185,6 +251,61 @@ def test_jit_round_trip_hand_model(tmp_path):
     loaded = load_exported(tmp_path / "hand")
     x = paddle.randn([2, 3, 10, 21, 1])
     assert max_abs_diff(m, loaded, x) < 1e-4
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    "A tiny FSD model exported for 10-frame clips: (model, path prefix)."
+    paddle.seed(0)
+    m = STGCN_framework(num_classes=3, base_channels=4)
+    m.eval()
+    prefix = tmp_path_factory.mktemp("export") / "stgcn"
+    export_stgcn(m, prefix, window_size=10)
+    return m, prefix
+
+
+def test_exported_model_refuses_another_clip_length(exported):
+    "Issue 11 row 6: fed 20 frames where traced for 10, the program returned 2 rows of scores for 1 clip."
+    m, prefix = exported
+    assert exported_input_shape(prefix) == [-1, 2, 10, 25, 1]
+    loaded, predictor = load_exported(prefix), inference_predictor(prefix)
+    x = np.random.default_rng(0).normal(size=(1, 2, 20, 25, 1)).astype("float32")
+    with pytest.raises(ValueError, match=r"shape \[-1, 2, 10, 25, 1\].*got float32 \[1, 2, 20, 25, 1\].*T=10"):
+        loaded(paddle.to_tensor(x))
+    with pytest.raises(ValueError, match=r"exported for T=10 frames, not 20"):
+        predict(predictor, x)
+    ok = x[:, :, :10]
+    assert predict(predictor, ok).shape == (1, 3)
+    with paddle.no_grad():
+        assert loaded(paddle.to_tensor(ok)).shape == [1, 3]
+
+
+@pytest.mark.parametrize("shape, dtype", [((2, 2, 10, 25, 1), "float64"), ((2, 2, 10, 21, 1), "float32")])
+def test_exported_model_names_the_expected_input(exported, shape, dtype):
+    "Issue 11 row 20: float64 or 21 joints ended in Paddle's internal messages (the predictor: 'std::exception')."
+    _, prefix = exported
+    x = np.zeros(shape, dtype)
+    want = r"expects float32 input of shape \[-1, 2, 10, 25, 1\].*" + re.escape(f"got {dtype} {list(shape)}")
+    with pytest.raises(ValueError, match=want):
+        load_exported(prefix)(paddle.to_tensor(x))
+    predictor = inference_predictor(prefix)
+    if dtype == "float64":  # predict casts numpy arrays to float32, as it always did
+        assert predict(predictor, x).shape == (2, 3)
+    else:
+        with pytest.raises(ValueError, match=r"got float32 \[2, 2, 10, 21, 1\]"):
+            predict(predictor, x)
+
+
+def test_truncated_export_is_named(tmp_path, exported):
+    "Issue 11 row 19: a cut .pdiparams gave '(Unavailable) Cannot read tensor desc size', naming no file."
+    _, prefix = exported
+    for suffix in (".json", ".pdiparams"):
+        (tmp_path / ("cut" + suffix)).write_bytes(prefix.with_name(prefix.name + suffix).read_bytes())
+    params = tmp_path / "cut.pdiparams"
+    params.write_bytes(params.read_bytes()[: params.stat().st_size // 2])
+    for load in (load_exported, inference_predictor):
+        with pytest.raises(ValueError, match=r"cut\.pdiparams .*truncated or damaged; export the model again"):
+            load(tmp_path / "cut")
 
 
 # ---------------------------------------------------------------- import guard (subprocesses)

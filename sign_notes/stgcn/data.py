@@ -9,7 +9,7 @@ import numpy as np
 from paddle.io import Dataset, DataLoader
 from ..core import check_int
 from ..fsd import AutoPadding, load_fsd
-from ..landmarks import LHAND, RHAND
+from ..landmarks import LHAND, RHAND, SIGN_MAP_NAME
 from ..data import load_relevant_data_subset, read_sign_map, read_train_csv
 
 # %% auto #0
@@ -143,6 +143,17 @@ def hands_to_stgcn(frames, window_size: int = 32) -> np.ndarray:
     clip[:, np.all(clip == 0, axis=(0, 2, 3))] += 1e-6  # a frame is never mistaken for padding
     return AutoPadding(window_size)(clip).astype(np.float32)
 
+# %% ../../nbs/05c_stgcn_data.ipynb #a8f7f6dc
+def _sign_labels(df, sign_map: dict, root: Path) -> np.ndarray:
+    "The label of each row of train.csv `df`; ValueError naming the signs `sign_map` lacks (pandas would make -2**63)."
+    unknown = sorted(set(df["sign"]) - set(sign_map))
+    if unknown:
+        raise ValueError(
+            f"sign(s) {unknown[:5]} ({len(unknown)} in all) of {root / 'train.csv'} are not in the sign map "
+            f"{root / SIGN_MAP_NAME}: use the sign map made with this train.csv"
+        )
+    return df["sign"].map(sign_map).to_numpy(np.int64)
+
 # %% ../../nbs/05c_stgcn_data.ipynb #ac9b77d8
 class ISLRHandDataset(Dataset):
     """Kaggle ISLR recordings -> (x float32 [3, window_size, 21, 1], label int64) for a `mediapipe-hand` ST-GCN.
@@ -165,7 +176,7 @@ class ISLRHandDataset(Dataset):
             pids = self.df["participant_id"]
             indices = _mode_indices(mode, len(self.df), lambda: participant_split(pids, valid_frac, seed))
         self.indices = np.asarray(indices, dtype=np.int64)
-        self.labels = self.df["sign"].map(self.sign_map).to_numpy(np.int64)
+        self.labels = _sign_labels(self.df, self.sign_map, self.root)
         self.window_size, self.cache, self._cache = window_size, cache, {}
 
     def __len__(self):

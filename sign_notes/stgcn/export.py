@@ -4,6 +4,7 @@
 
 # %% ../../nbs/07_stgcn_export.ipynb #cd35dce8
 from __future__ import annotations
+import json, weakref
 from pathlib import Path
 import numpy as np
 import paddle
@@ -12,7 +13,8 @@ from paddle.static import InputSpec
 from ..core import check_int
 
 # %% auto #0
-__all__ = ['stgcn_input_spec', 'export_stgcn', 'load_exported', 'max_abs_diff', 'inference_predictor', 'predict']
+__all__ = ['stgcn_input_spec', 'export_stgcn', 'exported_input_shape', 'check_exported_input', 'load_exported', 'max_abs_diff',
+           'inference_predictor', 'predict']
 
 # %% ../../nbs/07_stgcn_export.ipynb #a881af88
 def stgcn_input_spec(model: nn.Layer, window_size: int, num_person: int = 1, name: str = "data") -> InputSpec:
@@ -36,13 +38,67 @@ def export_stgcn(model: nn.Layer, path_prefix, window_size: int = 350, num_perso
         raise RuntimeError(f"paddle.jit.save wrote nothing at {path_prefix}")
     return files
 
+# %% ../../nbs/07_stgcn_export.ipynb #ab2e0ff2
+def _exported_files(path_prefix) -> tuple[Path, Path]:
+    "The program (.json) and the weights (.pdiparams) at `path_prefix`; FileNotFoundError naming a missing one."
+    path_prefix = Path(path_prefix)
+    program, params = (path_prefix.with_name(path_prefix.name + s) for s in (".json", ".pdiparams"))
+    for f in (params, program):
+        if not f.exists():
+            raise FileNotFoundError(f"no {f.name} in {f.parent}: export the model first (export_stgcn)")
+    return program, params
+
+
+def _unreadable(path: Path, err: Exception) -> ValueError:
+    "The error for an exported file Paddle cannot read (its own message names no file)."
+    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return ValueError(
+        f"cannot read the exported model {path} ({first}): the file is truncated or damaged; "
+        "export the model again with export_stgcn"
+    )
+
+
+def exported_input_shape(path_prefix) -> list[int]:
+    "The input shape the program at `path_prefix` was traced for, e.g. [-1, 2, 350, 25, 1] (-1: any batch)."
+    program, _ = _exported_files(path_prefix)
+    try:
+        ops = [json.loads(program.read_text())]
+    except (ValueError, UnicodeDecodeError) as e:
+        raise _unreadable(program, e) from e
+    while ops:  # walk the PIR program's JSON for its input op, `data`, and read its `shape` attribute
+        op = ops.pop()
+        if isinstance(op, dict) and op.get("#") == "1.data":
+            shape = [a["AT"]["D"] for a in op.get("A", []) if isinstance(a, dict) and a.get("N") == "shape"]
+            if shape:
+                return [int(s) for s in shape[0]]
+        ops.extend(op.values() if isinstance(op, dict) else op if isinstance(op, list) else [])
+    raise ValueError(f"{program} holds no input op: not a program written by export_stgcn; export the model again")
+
+# %% ../../nbs/07_stgcn_export.ipynb #ee41e6e1
+def check_exported_input(x, shape: list[int], dtype: str = "float32"):
+    "Raise ValueError unless x (a tensor or an array) has `dtype` and `shape` (-1 matches any size), naming both."
+    given, got = list(x.shape), str(x.dtype).replace("paddle.", "")
+    if got == dtype and len(given) == len(shape) and all(s in (-1, g) for s, g in zip(shape, given)):
+        return
+    hint = "reshape or cast it (x.astype('float32'))"
+    if len(given) == len(shape) == 5 and given[2] != shape[2]:
+        hint = f"it was exported for T={shape[2]} frames, not {given[2]}: pad clips to it with AutoPadding({shape[2]})"
+    raise ValueError(
+        f"the exported ST-GCN expects {dtype} input of shape {shape} (N, C, T, V, M; -1: any batch), "
+        f"got {got} {given}: {hint}"
+    )
+
 
 def load_exported(path_prefix) -> nn.Layer:
-    "paddle.jit.load the model saved at `path_prefix` (no sign_notes class needed), in eval mode."
-    path_prefix = Path(path_prefix)
-    if not path_prefix.with_name(path_prefix.name + ".pdiparams").exists():
-        raise FileNotFoundError(f"no {path_prefix.name}.pdiparams in {path_prefix.parent}: export the model first")
-    loaded = paddle.jit.load(str(path_prefix))
+    """paddle.jit.load the model saved at `path_prefix` (no sign_notes class needed), in eval mode. Each call
+    checks its input against the program's signature first (`check_exported_input`): the program does not."""
+    program, params = _exported_files(path_prefix)
+    shape = exported_input_shape(path_prefix)
+    try:
+        loaded = paddle.jit.load(str(Path(path_prefix)))
+    except (RuntimeError, ValueError, OSError, EOFError) as e:
+        raise _unreadable(params, e) from e
+    loaded.register_forward_pre_hook(lambda layer, inputs: check_exported_input(inputs[0], shape))
     loaded.eval()
     return loaded
 
@@ -55,28 +111,40 @@ def max_abs_diff(model: nn.Layer, loaded: nn.Layer, x) -> float:
         return float((model(x) - loaded(x)).abs().max())
 
 # %% ../../nbs/07_stgcn_export.ipynb #5a6348dd
+_PREDICTOR_INPUT = weakref.WeakKeyDictionary()  # predictor -> its program's input shape (a predictor cannot say)
+
+
 def inference_predictor(path_prefix, use_gpu: bool = False):
     "A paddle.inference predictor for the files at `path_prefix` (.json + .pdiparams), quiet logging."
     from paddle import inference
 
-    path_prefix = Path(path_prefix)
-    cfg = inference.Config(
-        str(path_prefix.with_name(path_prefix.name + ".json")),
-        str(path_prefix.with_name(path_prefix.name + ".pdiparams")),
-    )
+    program, params = _exported_files(path_prefix)
+    shape = exported_input_shape(path_prefix)
+    cfg = inference.Config(str(program), str(params))
     if use_gpu:
         cfg.enable_use_gpu(256, 0)
     else:
         cfg.disable_gpu()
     cfg.disable_glog_info()
-    return inference.create_predictor(cfg)
+    try:
+        predictor = inference.create_predictor(cfg)
+    except (RuntimeError, ValueError, OSError) as e:
+        raise _unreadable(params, e) from e
+    _PREDICTOR_INPUT[predictor] = shape
+    return predictor
 
 
 def predict(predictor, x: np.ndarray) -> np.ndarray:
-    "Run a paddle.inference predictor on one float32 batch [N, C, T, V, M]; returns the logits [N, num_classes]."
+    """Run a paddle.inference predictor on one batch [N, C, T, V, M] (cast to float32); returns the logits
+    [N, num_classes]. The shape is checked first against the program of an `inference_predictor`."""
     x = np.ascontiguousarray(x, dtype=np.float32)
+    if predictor in _PREDICTOR_INPUT:
+        check_exported_input(x, _PREDICTOR_INPUT[predictor])
     h = predictor.get_input_handle(predictor.get_input_names()[0])
     h.reshape(list(x.shape))
     h.copy_from_cpu(x)
     predictor.run()
-    return predictor.get_output_handle(predictor.get_output_names()[0]).copy_to_cpu()
+    out = predictor.get_output_handle(predictor.get_output_names()[0]).copy_to_cpu()
+    if len(out) != len(x):  # a predictor made elsewhere, fed the wrong shape
+        raise ValueError(f"{len(out)} rows of scores for {len(x)} clips: the input {list(x.shape)} does not fit")
+    return out

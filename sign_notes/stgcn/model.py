@@ -198,12 +198,13 @@ class STGCN_BackBone(nn.Layer):
 # %% ../../nbs/05_stgcn_model.ipynb #838cbb09
 @patch_to(STGCN_BackBone)
 def check_input(self, x):
-    "Raise ValueError unless x is [N, C, T, V, M] with this model's C and V."
-    shape = list(x.shape)
-    if len(shape) != 5 or shape[1] != self.in_channels or shape[3] != self.num_joints:
+    "Raise ValueError unless x is [N, C, T, V, M] with this model's C and V, in its weights' dtype (float32)."
+    shape, want = list(x.shape), self.st_gcn_networks[0].gcn.conv.weight.dtype
+    if len(shape) != 5 or shape[1] != self.in_channels or shape[3] != self.num_joints or x.dtype != want:
         raise ValueError(
             f"STGCN expects input of shape (N, C, T, V, M) = (N, {self.in_channels}, T, "
-            f"{self.num_joints}, M) (batch, channels, frames, joints, persons), got {shape}"
+            f"{self.num_joints}, M) (batch, channels, frames, joints, persons) and dtype {want}, "
+            f"got {shape} {x.dtype}: reshape or cast it (x.astype('float32'))"
         )
 
 # %% ../../nbs/05_stgcn_model.ipynb #e16791de

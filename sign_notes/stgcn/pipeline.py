@@ -36,7 +36,7 @@ def _fit_and_record(model_cfg: dict, train_dl, valid_dl, cfg, out_dir: Path, pro
     (out_dir / "history.json").write_text(json.dumps(hist, indent=1))
     return hist
 
-# %% ../../nbs/06b_stgcn_pipeline.ipynb #99895975
+# %% ../../nbs/06b_stgcn_pipeline.ipynb #1cb52737
 def _synthetic_fsd_root(out_dir: Path, cfg: STGCNConfig) -> Path:
     "A synthetic FSD folder under out_dir for preset `cfg`, made again only when its parameters changed."
     root = out_dir / "synthetic_fsd"
@@ -47,15 +47,17 @@ def _synthetic_fsd_root(out_dir: Path, cfg: STGCNConfig) -> Path:
         make_synthetic_fsd(root, **want)
     return root
 
-
+# %% ../../nbs/06b_stgcn_pipeline.ipynb #99895975
 def train_stgcn_main(
     quick: bool = False, data_root=None, out_dir=RUNS_DIR / "stgcn", preset: str | None = None, progress: bool = True
 ) -> dict:
     """Train ST-GCN on FSD skeletons: the real folder `data_root` (train_data.npy + train_label.npy) or synthetic.
 
     preset: an `STGCNConfig` preset, 'quick' | 'small' | 'full' (default: 'quick' if quick else 'full', the
-    original's settings). Writes config.json, history.json and best_model.pdparams to out_dir.
-    Returns {"val_accuracy": best checkpoint reloaded, on the validation split, "epochs": int, "seconds": float}."""
+    original's settings). Writes config.json, history.json and best_model.pdparams to out_dir. Returns a dict:
+    "val_accuracy" (the BEST epoch's checkpoint, reloaded and scored on the validation split, not the last epoch's),
+    "best_epoch" (which epoch that is, 1-based), "checkpoint" (the path of its best_model.pdparams), "epochs" (of
+    the run) and "seconds"."""
     preset = preset or ("quick" if quick else "full")
     cfg, t0 = STGCNConfig.preset(preset), time.perf_counter()
     out_dir = Path(out_dir)
@@ -67,11 +69,17 @@ def train_stgcn_main(
         raise FileNotFoundError(f"no train_label.npy in {root}: training needs labels")
     train_dl, valid_dl = make_fsd_loaders(root, cfg.window_size, cfg.batch_size, in_channels=2)
     model_cfg = dict(num_classes=int(labels.max()) + 1, in_channels=2, layout="fsd10", base_channels=cfg.base_channels)
-    _fit_and_record(
+    hist = _fit_and_record(
         model_cfg, train_dl, valid_dl, cfg, out_dir, progress, f"ST-GCN {preset}", preset=preset, data_root=str(root)
     )
     acc = valid_accuracy(model_from_run(out_dir), valid_dl)
-    return {"val_accuracy": float(acc), "epochs": int(cfg.epochs), "seconds": round(time.perf_counter() - t0, 2)}
+    return {
+        "val_accuracy": float(acc),
+        "best_epoch": int(hist["best_epoch"]),
+        "checkpoint": hist["checkpoint"],
+        "epochs": int(cfg.epochs),
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
 
 # %% ../../nbs/06b_stgcn_pipeline.ipynb #ed46fb75
 def train_islr_stgcn(data_root=None, preset: str = "quick", out_dir=RUNS_DIR / "stgcn_islr", progress: bool = True):

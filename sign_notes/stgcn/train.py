@@ -110,7 +110,13 @@ def load_checkpoint(model: nn.Layer, path) -> nn.Layer:
     "Load the weights saved at `path` into `model` (shapes must match); returns the model."
     if not Path(path).exists():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    missing, unexpected = model.set_state_dict(paddle.load(str(path)))
+    try:
+        state = paddle.load(str(path))
+    except (ValueError, RuntimeError, OSError, EOFError) as e:  # paddle's message says "can not parse", no more
+        raise ValueError(
+            f"checkpoint {path} cannot be read ({e}): it is truncated or not a .pdparams file; save or copy it again"
+        ) from e
+    missing, unexpected = model.set_state_dict(state)
     if missing or unexpected:
         raise ValueError(f"checkpoint {path} does not fit: missing {missing}, unexpected {unexpected}")
     return model
@@ -135,11 +141,18 @@ def model_from_run(out_dir) -> nn.Layer:
     return model
 
 # %% ../../nbs/06_stgcn_train.ipynb #b1654c62
-def _train_epoch(model: nn.Layer, loader, opt, loss_fn, bar) -> tuple[float, float]:
-    "One pass over `loader` with the optimiser `opt`; returns the epoch's (mean loss, accuracy)."
+def _train_epoch(model: nn.Layer, loader, opt, loss_fn, bar, epoch: int = 1) -> tuple[float, float]:
+    """One pass over `loader` with the optimiser `opt`; returns the epoch's (mean loss, accuracy). A batch holding
+    NaN or inf is refused before the model sees it: in train mode, data_bn would fold it into its running mean."""
     model.train()
     total, correct, n = 0.0, 0, 0
-    for x, y in loader:
+    for i, (x, y) in enumerate(loader):
+        bad = int((~paddle.isfinite(x)).sum())
+        if bad:
+            raise ValueError(
+                f"training batch {i} (0-based) of epoch {epoch} holds {bad} non-finite value(s) (NaN or inf): "
+                "clean the clips (e.g. np.nan_to_num) before training; this batch changed nothing"
+            )
         logits = model(x)
         loss = loss_fn(logits, y)
         loss.backward()
@@ -168,7 +181,8 @@ def train_stgcn(
     """Train `model` with Momentum + CosineAnnealingDecay + L2 weight decay + cross-entropy (the seed's recipe).
 
     Saves the best weights (highest validation accuracy; the last epoch without a valid_loader) to
-    out_dir/best_model.pdparams when out_dir is given. Returns the history: lists 'epoch', 'lr', 'train_loss',
+    out_dir/best_model.pdparams when out_dir is given. A batch holding NaN or inf stops the run with a ValueError
+    naming it (batch and epoch). Returns the history: lists 'epoch', 'lr', 'train_loss',
     'train_acc', 'val_loss', 'val_acc', and 'best_epoch', 'best_val_acc', 'seconds', 'checkpoint'."""
     epochs = check_int(epochs, "epochs", minimum=1)
     if len(train_loader) == 0:
@@ -181,7 +195,7 @@ def train_stgcn(
     best, t0 = -1.0, time.perf_counter()
     bar = tqdm(total=epochs * len(train_loader), desc=desc, disable=not progress, mininterval=1.0)
     for epoch in range(1, epochs + 1):
-        train_loss, train_acc = _train_epoch(model, train_loader, opt, loss_fn, bar)
+        train_loss, train_acc = _train_epoch(model, train_loader, opt, loss_fn, bar, epoch)
         hist["epoch"].append(epoch)
         hist["lr"].append(float(scheduler.get_lr()))
         hist["train_loss"].append(train_loss)
