@@ -4,10 +4,24 @@
 
 # %% ../nbs/12_cli.ipynb #9f92df43
 from __future__ import annotations
-import argparse, importlib, importlib.util, json, os, time
+import argparse, contextlib, importlib, importlib.util, json, math, os, re, shlex, sys, time
 from pathlib import Path
-from .core import RUNS_DIR
+from .core import RUNS_DIR, check_int
+from .device import detect_device
 from .islr import ISLR_RUNS_DIR  # the package's docstring and constants only: no TensorFlow
+from .landmarks import SIGN_MAP_NAME
+
+GIT_URL = "https://github.com/sign-notes/sign_notes"  # the package is installed from git or a clone, not from PyPI
+TOUR_DIR = RUNS_DIR / "tour"  # the tour's working folder; its model lands in TOUR_DIR / "islr" / "model.tflite"
+
+
+class MissingFramework(ImportError):
+    "A command's framework (TensorFlow or PaddlePaddle) is not installed; the message says how to install it."
+
+
+def _install_hint(extra: str) -> str:
+    "An install line that works where the package came from: git, or a clone of the repository."
+    return f'pip install "sign-notes[{extra}] @ git+{GIT_URL}" (or, in a clone: pip install -e ".[{extra}]")'
 
 
 def _has(module: str) -> bool:
@@ -15,10 +29,11 @@ def _has(module: str) -> bool:
 
 
 def _load_entry_point(module: str, name: str, framework: str, extra: str):
-    "`module.name`, imported only now; a clear exit when `framework` is not installed. Each command is its own process."
+    "`module.name`, imported only now (quietly, see below); MissingFramework when `framework` is not installed."
     if not _has(framework):
-        raise SystemExit(f"this command needs {framework}: pip install 'sign-notes[{extra}]'")
-    return getattr(importlib.import_module(module), name)
+        raise MissingFramework(f"this command needs {framework}: {_install_hint(extra)}")
+    with _quiet_stderr(detect_device() == "CPU" and not _debug()):
+        return getattr(importlib.import_module(module), name)
 
 
 def _json_line(d: dict):
@@ -26,8 +41,40 @@ def _json_line(d: dict):
     print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in d.items()}, default=str))
 
 # %% auto #0
-__all__ = ['cmd_synth', 'cmd_stats', 'cmd_animate', 'cmd_train_stgcn', 'cmd_train_islr', 'cmd_predict', 'cmd_tour',
-           'build_parser', 'main']
+__all__ = ['GIT_URL', 'TOUR_DIR', 'USER_ERRORS', 'MissingFramework', 'cmd_synth', 'cmd_stats', 'cmd_animate', 'cmd_train_stgcn',
+           'cmd_train_islr', 'cmd_predict', 'cmd_tour', 'build_parser', 'main']
+
+# %% ../nbs/12_cli.ipynb #60018c59
+def _debug() -> bool:
+    "SIGN_NOTES_DEBUG=1: every traceback and every framework message, for debugging the package itself."
+    return os.environ.get("SIGN_NOTES_DEBUG", "") not in ("", "0")
+
+
+def _quiet_tensorflow():
+    """Before TensorFlow loads: its C++ INFO and WARNING lines off; without a GPU, its ERROR lines too, whatever the
+    environment said (a CPU's `failed call to cuInit` is one), unless SIGN_NOTES_DEBUG is set."""
+    if detect_device() == "CPU" and not _debug():
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@contextlib.contextmanager
+def _quiet_stderr(quiet: bool = True):
+    """Point file descriptor 2 at /dev/null while the block runs: TensorFlow writes its CUDA and oneDNN start-up
+    lines there from C++, before any log level applies. An exception still reaches the caller, once stderr is back."""
+    if not quiet:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 # %% ../nbs/12_cli.ipynb #23edc5a5
 def cmd_synth(a):
@@ -48,6 +95,11 @@ def cmd_stats(a):
     from sign_notes.stats import dataset_stats, summarize_stats, plot_dataset_stats
     import matplotlib
 
+    if Path(a.dir).is_file():  # a recording given where its dataset folder is meant
+        raise ValueError(
+            f"{a.dir} is a file, not a dataset folder: `stats` reads a Kaggle-layout folder (train.csv, "
+            f"train_landmark_files/); to look at one recording: sign-notes animate {shlex.quote(a.dir)} --out x.gif"
+        )
     matplotlib.use("Agg")
     stats = dataset_stats(a.dir, limit=a.limit)
     print(summarize_stats(stats).to_string())
@@ -56,17 +108,30 @@ def cmd_stats(a):
 
 def cmd_animate(a):
     "Animate a Kaggle parquet file or an FSD .npy skeleton to a GIF (or MP4)."
-    from sign_notes.viz import animate_file
+    from sign_notes.viz import _animation_format, animate_file
     import matplotlib
 
+    try:
+        _animation_format(Path(a.out))  # .gif, or .mp4 when ffmpeg is installed
+    except RuntimeError as e:  # no ffmpeg: a fact about this machine, said in one line like bad input
+        raise ValueError(str(e)) from None
     matplotlib.use("Agg")
-    index = {} if a.index is None else {"index": a.index}
-    print(f"wrote {animate_file(a.path, a.out, max_frames=a.max_frames, fps=a.fps, **index)}")
+    print(f"wrote {animate_file(a.path, a.out, max_frames=a.max_frames, fps=a.fps, index=a.index)}")
 
 # %% ../nbs/12_cli.ipynb #df48dcf4
+def _say_synthetic(a, what: str):
+    "Without --data a trainer makes up its data: say so before the run, so nobody reads its accuracy as a result."
+    if a.data is None:
+        print(
+            f"no --data given: training on synthetic {what}, made up under the output folder, to try the pipeline "
+            "(its accuracy says nothing about real data); pass --data DIR to train on a real dataset"
+        )
+
+
 def cmd_train_stgcn(a):
     "Train ST-GCN (Paddle) on synthetic or real FSD data; print a JSON line."
     train_stgcn_main = _load_entry_point("sign_notes.stgcn.pipeline", "train_stgcn_main", "paddle", "paddle")
+    _say_synthetic(a, "skeletons")
     out = {} if a.out is None else {"out_dir": a.out}  # else the trainer's own default folder
     _json_line(train_stgcn_main(quick=a.quick, data_root=a.data, **out))
 
@@ -74,13 +139,59 @@ def cmd_train_stgcn(a):
 def cmd_train_islr(a):
     "Train the ISLR 1st-place model (TensorFlow) on synthetic or real Kaggle data; print a JSON line."
     train_islr_main = _load_entry_point("sign_notes.islr.pipeline", "train_islr_main", "tensorflow", "tf")
+    _say_synthetic(a, "signs")
     _json_line(train_islr_main(quick=a.quick, data_dir=a.data, out_dir=a.out))
 
+# %% ../nbs/12_cli.ipynb #7817164c
+def _find_model(model) -> Path:
+    "`--model`, else the newest model.tflite that `train-islr` or `tour` wrote in its default folder; else say where."
+    if model is not None:
+        return Path(model)
+    looked = [ISLR_RUNS_DIR / "model.tflite", TOUR_DIR / "islr" / "model.tflite"]
+    found = [p for p in looked if p.is_file()]
+    if not found:
+        where = " and ".join(str(p.absolute()) for p in looked)
+        raise FileNotFoundError(
+            f"no --model given and no trained model found (looked for {where}): train one with "
+            "`sign-notes train-islr` or `sign-notes tour`, or pass --model FILE.tflite"
+        )
+    return max(found, key=lambda p: p.stat().st_mtime)
 
+
+def _trained_on_synthetic(model: Path) -> bool:
+    """Whether `model` learnt synthetic signs: the sign map beside it has the generator's names (sign_000...), or
+    the dataset named in the result.json beside it holds the generator's marker."""
+    from sign_notes.synth import SYNTHETIC_MARKER
+
+    with contextlib.suppress(OSError, ValueError):
+        names = json.loads((model.parent / SIGN_MAP_NAME).read_text())
+        if names and all(re.fullmatch(r"sign_\d{3}", str(s)) for s in names):
+            return True
+    with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
+        return (Path(json.loads((model.parent / "result.json").read_text())["data"]) / SYNTHETIC_MARKER).is_file()
+    return False
+
+
+def _synthetic_recording(path: Path) -> bool:
+    "Whether the parquet `path` lies in a dataset that `make_synthetic_islr` wrote (train.csv and its marker)."
+    from sign_notes.synth import SYNTHETIC_MARKER
+
+    return any((q / "train.csv").is_file() and (q / SYNTHETIC_MARKER).is_file() for q in path.absolute().parents)
+
+# %% ../nbs/12_cli.ipynb #06c2b0b8
 def cmd_predict(a):
-    "Print the top-5 signs of a Kaggle parquet file, from a TFLite model."
+    "Print the top-k signs of a Kaggle parquet file, from a TFLite model (by default the last one trained)."
+    model, path = _find_model(a.model), Path(a.path)
     predict_file = _load_entry_point("sign_notes.islr.export", "predict_file", "tensorflow", "tf")
-    for sign, p in predict_file(a.path, a.model, sign_map=a.sign_map, k=a.k):
+    if a.model is None:
+        print(f"model: {model}")
+    if _trained_on_synthetic(model) and not _synthetic_recording(path):
+        print(
+            f"warning: {model} was trained on synthetic signs (made-up data), so its answer for a real recording "
+            "means nothing; train on real data first: sign-notes train-islr --data DIR",
+            file=sys.stderr,
+        )
+    for sign, p in predict_file(path, model, sign_map=a.sign_map, k=a.k):
         print(f"{p:7.2%}  {sign}")
 
 # %% ../nbs/12_cli.ipynb #b7d8fb72
@@ -103,7 +214,7 @@ def cmd_tour(a):
     for k, p in tour_figures(load_relevant_data_subset(root / first), Path(a.figures)).items():
         print(f"     {k}: {p}")
     if not _has("tensorflow"):
-        print("4/4  skipped: training and TFLite export need TensorFlow (pip install 'sign-notes[tf]')")
+        print(f"4/4  skipped: training and TFLite export need TensorFlow: {_install_hint('tf')}")
         return
     print("4/4  training the quick ISLR model, exporting it to TFLite and predicting with the TFLite file")
     tour_islr = _load_entry_point("sign_notes.islr.pipeline", "tour_islr", "tensorflow", "tf")
@@ -115,60 +226,148 @@ def cmd_tour(a):
     print(f"the TFLite file on {res['example']} (true sign: {res['true_sign']}):")
     for sign, p in res["prediction"]:
         print(f"  {p:7.2%}  {sign}")
+    example, model = shlex.quote(str(root / res["example"])), shlex.quote(str(res["tflite_path"]))
+    print("next, predict from the command line (any Kaggle .parquet will do):")
+    print(f"  sign-notes predict {example} --model {model}")
     _json_line({**res, "seconds": time.time() - t0})
 
+# %% ../nbs/12_cli.ipynb #642809a8
+def _at_least(minimum: int):
+    "An argparse type: an integer >= `minimum` (`check_int`'s rule); anything else is argparse's usage error."
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        try:
+            return check_int(value, "value", minimum=minimum)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    return parse
+
+
+def _positive(text: str) -> float:
+    "An argparse type: a finite number > 0 (a rate such as frames per second)."
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
+    return value
+
+
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    "Every option's help ends with its default, unless there is none to show (None, or a switch that is off)."
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
 # %% ../nbs/12_cli.ipynb #852a4d03
+def _command(sub, name: str, func, help: str) -> argparse.ArgumentParser:
+    "A sub-command `name` that runs `func`; its --help lists every option with its default."
+    s = sub.add_parser(name, help=help, description=help, formatter_class=_Help)
+    s.set_defaults(func=func)
+    return s
+
+
 def _add_data_commands(sub):
     "`synth`, `stats` and `animate`: the commands that need no framework."
-    s = sub.add_parser("synth", help="write a synthetic ISLR dataset in the Kaggle layout")
-    s.add_argument("--out", required=True, help="output folder")
-    s.add_argument("--signs", type=int, default=10)
-    s.add_argument("--per-sign", type=int, default=20)
-    s.add_argument("--participants", type=int, default=5)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--sign-map", help="a sign_to_prediction_index_map.json for real sign names")
-    s.set_defaults(func=cmd_synth)
+    s = _command(sub, "synth", cmd_synth, "write a synthetic ISLR dataset in the Kaggle layout")
+    s.add_argument("--out", required=True, help="output folder (a folder that holds a real dataset is refused)")
+    s.add_argument("--signs", type=_at_least(1), default=10, help="number of signs")
+    s.add_argument("--per-sign", type=_at_least(1), default=20, help="recordings per sign")
+    s.add_argument("--participants", type=_at_least(1), default=5, help="number of signers (participant_id)")
+    s.add_argument("--seed", type=int, default=0, help="random seed: the same seed writes the same files")
+    s.add_argument("--sign-map", help="a sign_to_prediction_index_map.json to take the sign names from "
+                   "(default: sign_000, sign_001, ...)")
 
-    s = sub.add_parser("stats", help="dataset statistics of a Kaggle-layout folder")
-    s.add_argument("dir")
-    s.add_argument("--limit", type=int, default=None, help="read at most this many files")
-    s.set_defaults(func=cmd_stats)
+    s = _command(sub, "stats", cmd_stats, "dataset statistics of a Kaggle-layout folder")
+    s.add_argument("dir", help="a dataset folder holding train.csv and train_landmark_files/")
+    s.add_argument("--limit", type=_at_least(1), default=None, help="read at most this many recordings, drawn "
+                   "at random (default: all)")
 
-    s = sub.add_parser("animate", help="animate a .parquet (Kaggle) or .npy (FSD) file")
-    s.add_argument("path")
-    s.add_argument("--out", required=True, help="output .gif (or .mp4 when ffmpeg is there)")
-    s.add_argument("--max-frames", type=int, default=60)
-    s.add_argument("--fps", type=int, default=10)
-    s.add_argument("--index", type=int, default=None, help="sample index in an (N, C, T, V, M) .npy")
-    s.set_defaults(func=cmd_animate)
+    s = _command(sub, "animate", cmd_animate, "animate a .parquet (Kaggle) or .npy (FSD) file")
+    s.add_argument("path", help="a Kaggle landmark .parquet or an FSD skeleton .npy")
+    s.add_argument("--out", required=True, help="output file: .gif, or .mp4 when ffmpeg is installed")
+    s.add_argument("--max-frames", type=_at_least(1), default=60, help="show at most this many frames, evenly spread")
+    s.add_argument("--fps", type=_positive, default=10, help="frames per second")
+    s.add_argument("--index", type=int, default=None, help="which sample of an (N, C, T, V, M) .npy to draw "
+                   "(default: the first; a file of one recording takes none)")
 
 # %% ../nbs/12_cli.ipynb #462b9a83
 def _add_model_commands(sub):
     "`train-stgcn` (Paddle), `train-islr`, `predict` and `tour` (TensorFlow)."
-    s = sub.add_parser("train-stgcn", help="train ST-GCN (PaddlePaddle) on FSD-style skeletons")
-    s.add_argument("--quick", action="store_true", help="the small CI-size preset")
-    s.add_argument("--data", default=None, help="a folder with train_data.npy/train_label.npy")
+    quick = "the small CI-size preset (a few minutes on a CPU)"
+    s = _command(sub, "train-stgcn", cmd_train_stgcn, "train ST-GCN (PaddlePaddle) on FSD-style skeletons")
+    s.add_argument("--quick", action="store_true", help=quick)
+    s.add_argument("--data", default=None, help="a folder with train_data.npy and train_label.npy "
+                   "(default: synthetic skeletons)")
     s.add_argument("--out", default=None, help=f"output folder (default: the trainer's own, under {RUNS_DIR})")
-    s.set_defaults(func=cmd_train_stgcn)
 
-    s = sub.add_parser("train-islr", help="train the ISLR 1st-place model (TensorFlow)")
-    s.add_argument("--quick", action="store_true", help="the small CI-size preset")
-    s.add_argument("--data", default=None, help="a Kaggle-layout dataset folder")
-    s.add_argument("--out", default=ISLR_RUNS_DIR, help="output folder (default: %(default)s)")
-    s.set_defaults(func=cmd_train_islr)
+    s = _command(sub, "train-islr", cmd_train_islr, "train the ISLR 1st-place model (TensorFlow)")
+    s.add_argument("--quick", action="store_true", help=quick)
+    s.add_argument("--data", default=None, help="a Kaggle-layout dataset folder (default: synthetic signs)")
+    s.add_argument("--out", default=ISLR_RUNS_DIR, help="output folder: model.keras, model.tflite, result.json")
 
-    s = sub.add_parser("predict", help="top-5 signs for a Kaggle parquet file")
-    s.add_argument("path")
-    s.add_argument("--model", default=None, help="a .tflite file (default: the last one trained)")
-    s.add_argument("--sign-map", default=None)
-    s.add_argument("-k", type=int, default=5)
-    s.set_defaults(func=cmd_predict)
+    s = _command(sub, "predict", cmd_predict, "top-k signs for a Kaggle parquet file, from a TFLite model")
+    s.add_argument("path", help="a Kaggle landmark .parquet recording")
+    s.add_argument("--model", default=None, help="a .tflite file (default: the newest model.tflite written by "
+                   f"train-islr in {ISLR_RUNS_DIR} or by tour in {TOUR_DIR / 'islr'})")
+    s.add_argument("--sign-map", default=None, help="the model's sign map (default: the one beside the model)")
+    s.add_argument("-k", type=_at_least(1), default=5, help="how many signs to list")
 
-    s = sub.add_parser("tour", help="synthesise, summarise, animate, train, export and predict, end to end")
-    s.add_argument("--workdir", default=RUNS_DIR / "tour", help="working folder (default: %(default)s)")
+    s = _command(sub, "tour", cmd_tour, "synthesise, summarise, animate, train, export and predict, end to end")
+    s.add_argument("--workdir", default=TOUR_DIR, help="working folder: the dataset and the model")
     s.add_argument("--figures", default="figures/tour", help="where the GIF and contact sheet go")
     s.add_argument("--quick", action="store_true", help="fewer sequences and epochs")
-    s.set_defaults(func=cmd_tour)
+
+# %% ../nbs/12_cli.ipynb #7f8c758d
+def _out_folders(a) -> dict[str, Path]:
+    "The folders a command writes into, by option: --out (its folder, for `animate`), --workdir and --figures."
+    outs = {f"--{k}": getattr(a, k, None) for k in ("out", "workdir", "figures")}
+    if a.command == "animate":
+        outs["--out"] = Path(a.out).parent
+    return {k: Path(v) for k, v in outs.items() if v is not None}
+
+
+def _check_writable(folder: Path, option: str):
+    "ValueError naming `folder` when it cannot be written in: a file stands in its place, or its place is read-only."
+    there = next(q for q in (folder, *folder.parents) if q.exists())  # the folder, or the part of its path that exists
+    if not there.is_dir():
+        raise ValueError(f"{option} {folder}: {there} is a file, not a folder; choose another {option}")
+    if not os.access(there, os.W_OK | os.X_OK):
+        raise ValueError(f"{option} {folder}: {there} is read-only for you; choose another {option}")
+
+
+def _first_missing(folder: Path) -> Path | None:
+    "The topmost folder on `folder`'s path that does not exist yet (what the command may create), else None."
+    missing = [q for q in (folder, *folder.parents) if not q.exists()]
+    return missing[-1] if missing else None
+
+
+def _remove_empty(top: Path):
+    "Remove the folders under `top`, and `top`, that hold no file: os.rmdir refuses any other, so no file is lost."
+    for d, _, _ in os.walk(top, topdown=False):
+        with contextlib.suppress(OSError):
+            os.rmdir(d)
+
+# %% ../nbs/12_cli.ipynb #d7ac355b
+USER_ERRORS = (ValueError, OSError, MissingFramework)  # bad input, a missing or unwritable file, a missing framework
+
+
+def _one_line(e: BaseException) -> str:
+    "`e` as one line that names the file: an OSError as 'file: reason' (and what to do when permission is denied)."
+    text = str(e) or type(e).__name__
+    if isinstance(e, OSError) and e.filename is not None and e.strerror:
+        text = f"{e.filename}: {e.strerror}"
+        if isinstance(e, PermissionError):
+            text += " (choose a place you may write to, or change its permissions)"
+    return " ".join(text.split())
 
 # %% ../nbs/12_cli.ipynb #129ddd48
 def build_parser() -> argparse.ArgumentParser:
@@ -176,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="sign-notes",
         description="sign_notes: skeleton-based sign and action recognition, from the course's notebooks.",
+        epilog="`sign-notes COMMAND --help` lists a command's options; SIGN_NOTES_DEBUG=1 shows full tracebacks.",
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_data_commands(sub)
@@ -184,10 +384,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None):
-    "Entry point of the `sign-notes` console script."
-    args = build_parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ INFO/WARNING lines drown a terminal
+    "Entry point of the `sign-notes` console script: a failure ends in one line, `sign-notes COMMAND: error: ...`."
+    args = build_parser().parse_args(argv)  # usage errors: argparse's own line, exit code 2
+    new = []
     try:
+        _quiet_tensorflow()
+        folders = _out_folders(args)
+        for option, folder in folders.items():
+            _check_writable(folder, option)
+        new = [top for top in map(_first_missing, folders.values()) if top is not None]
         args.func(args)
-    except (ValueError, FileNotFoundError) as e:
-        raise SystemExit(f"sign-notes {args.command}: error: {e}")
+    except BaseException as e:
+        for top in new:  # a failed command leaves no empty folder behind (only folders it made, only empty ones)
+            _remove_empty(top)
+        if _debug() or not isinstance(e, USER_ERRORS):
+            raise
+        raise SystemExit(f"sign-notes {args.command}: error: {_one_line(e)}") from None

@@ -258,12 +258,14 @@ def _select(frames: np.ndarray, max_frames: int | None) -> np.ndarray:
 
 def _single_drawing(frames, edges, idxs, parts, max_frames, box, legend=None, label_size=5, figsize=(4, 4), dpi=60):
     """The start shared by an animation and a scrubber -> (frames as a `[T, V, C]` array, indices of the frames
-    shown, a `FrameDrawer` whose axes are fixed over those frames, on a Figure outside pyplot)."""
+    shown, a `FrameDrawer` whose axes are fixed over those frames, on a Figure outside pyplot). Trailing empty
+    frames (zero padding) are cut, so that a title counts the recording's frames, not the padding."""
     from matplotlib.figure import Figure
 
     frames = _as_frames(frames)
     V = frames.shape[1]
     keep = _select(frames, max_frames)
+    frames = frames[: keep[-1] + 1]  # the last shown frame is the last non-empty one
     parts = resolve_parts(V, edges, idxs, parts)
     ax = Figure(figsize=figsize, dpi=dpi).add_subplot()  # outside pyplot: never shown by the notebook by accident
     _setup_ax(ax, _limits(frames[keep]), box=V == ROWS_PER_FRAME if box is None else box)
@@ -337,7 +339,10 @@ def _animation_format(path: Path) -> str:
     if ext not in (".gif", ".mp4"):
         raise ValueError(f"unsupported animation format {path.suffix!r} for {path}: use .gif or .mp4")
     if ext == ".mp4" and not ffmpeg_available():
-        raise RuntimeError(f"cannot write {path}: MP4 needs ffmpeg, which is not installed (write a .gif instead)")
+        raise RuntimeError(
+            f"cannot write {path}: MP4 needs ffmpeg, which is not installed; install it (conda install ffmpeg, "
+            f"apt install ffmpeg) or write a GIF instead: {path.with_suffix('.gif')}"
+        )
     return ext
 
 
@@ -369,8 +374,9 @@ def contact_sheet(
     import matplotlib.pyplot as plt
 
     frames = _as_frames(frames)
-    T, V = frames.shape[:2]
+    V = frames.shape[1]
     keep = _select(frames, n)
+    T = int(keep[-1]) + 1  # frames up to the last non-empty one: trailing zero padding is not counted
     parts = resolve_parts(V, edges, idxs, parts)
     lims = _limits(frames[keep])
     labels = _idx_labels(idxs, V)
@@ -636,29 +642,46 @@ def side_by_side(
     return anim
 
 # %% ../nbs/03_viz.ipynb #0150c9d8
-def _load_file(path: Path, index: int = 0):
-    "Frames, parts and a title for a Kaggle .parquet or a skeleton .npy."
+def _read_npy(path: Path):
+    "The array in `path`, memory-mapped; ValueError naming the file when it is not a readable .npy (truncated...)."
+    try:
+        return np.load(path, mmap_mode="r")
+    except (ValueError, OSError, EOFError) as e:
+        raise ValueError(f"{path} is not a readable .npy file ({type(e).__name__}: {e})") from e
+
+
+def _load_file(path: Path, index: int | None = None):
+    "Frames, parts and a title for a Kaggle .parquet or a skeleton .npy; `index` only for an (N, C, T, V, M) .npy."
     suf = path.suffix.lower()
-    if suf == ".parquet":
+    if suf not in (".parquet", ".npy"):
+        raise ValueError(
+            f"unsupported input {path.name!r}: expected a Kaggle landmark .parquet or a skeleton .npy "
+            "((3, T, 25, 1) or (N, 3, T, 25, 1))"
+        )
+    a = _read_npy(path) if suf == ".npy" else None
+    if index not in (None, 0) and (a is None or a.ndim != 5):  # an index that would be ignored: refused
+        what = "a .parquet file" if a is None else f"an array of shape {list(a.shape)}"
+        raise ValueError(
+            f"index={index} given, but {path.name} holds one recording ({what}); an index picks a sample of an "
+            "(N, C, T, V, M) .npy array: leave it out"
+        )
+    if a is None:
         from sign_notes.data import load_relevant_data_subset
 
         return load_relevant_data_subset(path), "holistic", path.stem
-    if suf == ".npy":
-        a = np.load(path, mmap_mode="r")
-        if a.ndim == 3 and a.shape[1:] == (ROWS_PER_FRAME, 3):
-            return np.asarray(a, np.float32), "holistic", path.stem
-        frames = fsd_frames(a, index=index)
-        title = f"{path.stem}[{index}]" if a.ndim == 5 else path.stem
-        return frames, ("body25" if frames.shape[1] == 25 else None), title
-    raise ValueError(
-        f"unsupported input {path.name!r}: expected a Kaggle landmark .parquet or a skeleton .npy "
-        "((3, T, 25, 1) or (N, 3, T, 25, 1))"
-    )
+    if a.ndim == 3 and a.shape[1:] == (ROWS_PER_FRAME, 3):
+        return np.asarray(a, np.float32), "holistic", path.stem
+    frames = fsd_frames(a, index=index or 0)
+    title = f"{path.stem}[{index or 0}]" if a.ndim == 5 else path.stem
+    return frames, ("body25" if frames.shape[1] == 25 else None), title
 
-
-def animate_file(path, out, max_frames: int | None = 60, fps: float = 10, index: int = 0, dpi: int = 60) -> Path:
+# %% ../nbs/03_viz.ipynb #e8e6e48e
+def animate_file(
+    path, out, max_frames: int | None = 60, fps: float = 10, index: int | None = None, dpi: int = 60
+) -> Path:
     """Animate a Kaggle ISLR `.parquet` (whole body) or an FSD `.npy` skeleton (sample `index` of an
-    (N, 3, T, 25, 1) array) into `out` (.gif, or .mp4 when ffmpeg is installed). Returns the written path."""
+    (N, 3, T, 25, 1) array, default 0) into `out` (.gif, or .mp4 when ffmpeg is installed). Returns the written
+    path. An `index` other than 0 for a file of one recording is refused, not ignored."""
     path, out = Path(path), Path(out)
     if not path.exists():
         raise FileNotFoundError(f"no such file: {path}")
@@ -693,8 +716,7 @@ def tour_figures(
     returns {'gif': path, 'png': path}."""
     import matplotlib.pyplot as plt
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = Path(out_dir)  # made by save_animation when the GIF is written: a refused input leaves no folder
     frames = _as_frames(frames)
     V = frames.shape[1]
     size = (3.6, 5) if (edges is None and V in (25, ROWS_PER_FRAME)) else (4, 4)

@@ -215,3 +215,42 @@ def test_bad_input_is_refused_naming_the_problem(tmp_path):
     with pytest.raises(ValueError, match="unsupported animation format"):
         save_animation(anim, tmp_path / "a.avi")
     assert gif_frames(save_animation(anim, tmp_path / "a.gif")) == 2  # the same animation, to a right name
+
+
+def test_titles_count_real_frames_not_the_zero_padding():  # issue 11, row 31
+    f = fsd_frames(skeleton(T=12, pad=2488))  # a 12-frame recording padded to 2500, as FSD-10 pads them
+    anim = animate_frames(f, FSD10_EDGES, max_frames=4, **SMALL)
+    anim._func(len(anim.frame_index) - 1)
+    assert anim._fig.axes[0].get_title() == "frame 12/12"
+    fig = contact_sheet(f, FSD10_EDGES, n=3)
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["frame 1/12", "frame 7/12", "frame 12/12"]
+    scrubber = frame_scrubber(f, FSD10_EDGES)
+    assert scrubber.slider.max == 11
+
+
+def test_animate_file_refuses_an_index_it_would_ignore(tmp_path):  # issue 11, row 10
+    np.save(tmp_path / "one.npy", skeleton())
+    with pytest.raises(ValueError, match=r"index=3 given, but one.npy holds one recording"):
+        animate_file(tmp_path / "one.npy", tmp_path / "x.gif", index=3)
+    pq = write_landmark_parquet(holistic(3), tmp_path / "seq.parquet")
+    with pytest.raises(ValueError, match="holds one recording"):
+        animate_file(pq, tmp_path / "x.gif", index=1)
+    assert gif_frames(animate_file(tmp_path / "one.npy", tmp_path / "zero.gif", index=0)) == 12  # the only clip
+    assert not (tmp_path / "x.gif").exists()
+
+
+def test_unreadable_npy_and_missing_ffmpeg_are_named(tmp_path):
+    np.save(tmp_path / "cut.npy", skeleton())
+    data = (tmp_path / "cut.npy").read_bytes()
+    (tmp_path / "cut.npy").write_bytes(data[: len(data) // 2])  # truncated
+    with pytest.raises(ValueError, match="cut.npy is not a readable .npy file"):
+        animate_file(tmp_path / "cut.npy", tmp_path / "x.gif")
+    if not ffmpeg_available():  # issue 11, row 21: the message names the GIF to ask for instead
+        with pytest.raises(RuntimeError, match=r"ffmpeg.*x\.gif"):
+            animate_file(tmp_path / "cut.npy", tmp_path / "x.mp4")
+
+
+def test_tour_figures_refused_input_leaves_no_folder(tmp_path):  # issue 11, row 34
+    with pytest.raises(ValueError, match="nothing to draw"):
+        tour_figures(np.full((5, 21, 3), np.nan, np.float32), tmp_path / "new")
+    assert not (tmp_path / "new").exists()
