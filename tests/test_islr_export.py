@@ -1,8 +1,13 @@
 """ISLR TFLite submission (issue 7) edge cases: Flex ops refused, bad arguments, predict_file's errors and sign names,
-and the exported length of a trained model. The signature, the agreement with Keras and the ensemble mean are
+and the exported length of a trained model; bad input from issue 11: infinite and absurd coordinates, truncated
+files, zero frames, corrupt parquet files. The signature, the agreement with Keras and the ensemble mean are
 chapter 11's."""
 
 import json
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -72,7 +77,7 @@ def test_predict_bad_input(exported, tmp_path):
         predict_file(bad, exported["single"])
     junk = tmp_path / "junk.parquet"
     junk.write_text("not parquet")
-    with pytest.raises(ValueError, match="not a readable parquet"):
+    with pytest.raises(ValueError, match=re.escape(str(junk))):
         predict_file(junk, exported["single"])
     with pytest.raises(FileNotFoundError, match="no parquet file"):
         predict_file(tmp_path / "none.parquet", exported["single"])
@@ -108,3 +113,126 @@ def test_train_islr_main_exports_at_the_training_length(tmp_path):
     out = tflite_runner(res["tflite_path"])(inputs=x)["outputs"]
     np.testing.assert_allclose(out, keras_reference(model, x, max_len=16), atol=1e-3)
     assert np.abs(out - keras_reference(model, x, max_len=384)).max() > 1e-4
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Issue 11: bad input that crashed the interpreter or changed the answer without a word
+# ---------------------------------------------------------------------------------------------------------------
+def test_inf_is_missing_like_nan_in_preprocess_and_in_the_file(exported):
+    "Row 5: one inf made the seed's std inf, zeroed the whole x channel and changed the file's top-1."
+    from sign_notes.islr.features import Preprocess
+
+    x = _frames(12)
+    with_inf, with_nan = x.copy(), x.copy()
+    with_inf[3, 530, 0], with_nan[3, 530, 0] = np.inf, np.nan  # one x of a right-hand point
+    np.testing.assert_array_equal(Preprocess()(with_inf).numpy(), Preprocess()(with_nan).numpy())
+    run = tflite_runner(exported["single"])
+    np.testing.assert_allclose(run(inputs=with_inf)["outputs"], run(inputs=with_nan)["outputs"], atol=1e-6)
+    with_inf[:, 530, 1] = -np.inf  # a whole y column too: still missing, not a zeroed channel
+    with_nan[:, 530, 1] = np.nan
+    np.testing.assert_allclose(run(inputs=with_inf)["outputs"], run(inputs=with_nan)["outputs"], atol=1e-6)
+    with pytest.raises(ValueError, match="all-NaN.*no finite value"):  # only infinite values: nothing to read
+        Preprocess()(np.full((3, 543, 3), np.inf, "float32"))
+
+
+def test_predict_frames_refuses_absurd_coordinates(exported):
+    "Row 5: a coordinate no MediaPipe output has (1e6, inf) is refused, naming its frame, landmark and value."
+    x = _frames(8)
+    x[5, 530, 1] = 1e6
+    with pytest.raises(ValueError, match=r"frame 5, right_hand landmark 8 \(row 530\): y = 1e\+06"):
+        predict_frames(x, exported["single"])
+    x[5, 530, 1] = -np.inf
+    with pytest.raises(ValueError, match=r"frame 5, .* y = -inf"):
+        predict_frames(x, exported["single"])
+    ok = _frames(8)
+    ok[:, 500] = 1e6  # a pose point: the model does not read it
+    ok[:, 0] = [-0.9, 1.9, 0.3]  # off the image, as MediaPipe's coordinates can be
+    assert len(predict_frames(ok, exported["single"], k=2)) == 2
+
+
+# A child process for the calls that crashed the interpreter (segfault): a crash there fails these tests and
+# leaves pytest running. It prints one JSON line per step, so the last line says how far it got.
+_CRASH_PROBE = """
+import json, sys
+import numpy as np
+from sign_notes.islr.export import predict_file, tflite_runner
+
+model, pq, cuts = sys.argv[1], sys.argv[2], sys.argv[3:]
+for cut in cuts:
+    for name, call in [("runner", lambda: tflite_runner(cut)), ("predict_file", lambda: predict_file(pq, cut))]:
+        try:
+            call()
+            out = "no error"
+        except ValueError as e:
+            out = str(e)
+        print(json.dumps({"step": f"{name} {cut}", "out": out}), flush=True)
+zero = tflite_runner(model)(inputs=np.zeros((0, 543, 3), np.float32))["outputs"]
+print(json.dumps({"step": "zero frames", "out": zero.tolist()}), flush=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def crash_probe(exported):
+    from sign_notes.data import write_landmark_parquet
+
+    d, content = exported["dir"], exported["single"].read_bytes()
+    pq = write_landmark_parquet(_frames(6), d / "probe.parquet")
+    cuts = []
+    for n in (len(content) - 1, len(content) // 2, 100):  # cut at the end, in the middle, near the start
+        cuts.append(d / f"cut{n}.tflite")
+        cuts[-1].write_bytes(content[:n])
+    proc = subprocess.run(
+        [sys.executable, "-c", _CRASH_PROBE, str(exported["single"]), str(pq), *map(str, cuts)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=Path(__file__).parent.parent,
+    )
+    steps = {r["step"]: r["out"] for r in map(json.loads, [ln for ln in proc.stdout.splitlines() if ln[:1] == "{"])}
+    return dict(rc=proc.returncode, stderr=proc.stderr[-1500:], steps=steps, cuts=cuts)
+
+
+def _probe_step(probe, step):
+    "The output of one step of the child process; fails with its exit code and stderr when it died before."
+    assert step in probe["steps"], f"the probe died before {step!r} (rc {probe['rc']}): {probe['stderr']}"
+    return probe["steps"][step]
+
+
+def test_truncated_tflite_is_refused_naming_the_file(crash_probe):
+    "Row 12: a truncated .tflite segfaulted tflite_runner and `sign-notes predict`; now a ValueError naming it."
+    for cut in crash_probe["cuts"]:
+        for name in ("runner", "predict_file"):
+            out = _probe_step(crash_probe, f"{name} {cut}")
+            assert repr(str(cut)) in out and "damaged TFLite model" in out, out
+
+
+def test_exported_file_answers_zero_frames_with_zero_logits(crash_probe, exported, tmp_path):
+    "Row 13: the raw signature segfaulted on zero frames; the graph now answers 0 logits, predict_frames refuses."
+    assert _probe_step(crash_probe, "zero frames") == [0.0] * 10
+    from sign_notes.islr.export import TFLiteModel
+
+    assert TFLiteModel(exported["m1"])(tf.zeros((0, 543, 3)))["outputs"].numpy().tolist() == [0.0] * 10
+    with pytest.raises(ValueError, match="0 frames"):
+        predict_frames(np.zeros((0, 543, 3), "float32"), exported["single"])
+
+
+def test_predict_file_names_the_file_in_every_read_error(exported, tmp_path, monkeypatch):
+    "Row 14: a corrupt parquet names the file; data's own message is passed on as it is, others get the name."
+    import pyarrow as pa
+    import sign_notes.islr.export as export
+    from sign_notes.data import write_landmark_parquet
+
+    pq = write_landmark_parquet(_frames(4), tmp_path / "seq.parquet")
+    cut = tmp_path / "cut.parquet"
+    cut.write_bytes(pq.read_bytes()[: pq.stat().st_size // 2])
+    with pytest.raises(ValueError, match=re.escape(str(cut))):
+        predict_file(cut, exported["single"])
+    for err in (ValueError(f"{pq} is broken"), ValueError("no name here"), pa.ArrowInvalid("magic bytes")):
+
+        def fail(path, err=err):
+            raise err
+
+        monkeypatch.setattr(export, "load_relevant_data_subset", fail)
+        with pytest.raises(ValueError) as info:
+            predict_file(pq, exported["single"])
+        assert str(info.value).count(str(pq)) == 1, str(info.value)

@@ -8,37 +8,53 @@ import json, time, warnings
 from pathlib import Path
 import numpy as np
 import tensorflow as tf
+from tensorflow.lite.python import schema_py_generated as tflite_schema  # the TFLite flatbuffer schema, in Python
 from ..core import check_int, shared_data
 from ..data import load_relevant_data_subset
-from ..landmarks import MAX_LEN, NUM_CLASSES, ROWS_PER_FRAME, SIGN_MAP_NAME
+from ..landmarks import MAX_LEN, NUM_CLASSES, POINT_LANDMARKS, ROWS_PER_FRAME, SIGN_MAP_NAME
+from ..landmarks import landmark_indices, landmark_types
 from . import ISLR_RUNS_DIR
 from .features import Preprocess, check_landmarks
 from .model import any_length, model_dims
 
 # %% auto #0
-__all__ = ['DEFAULT_TFLITE', 'tflite_runner', 'TFLiteModel', 'export_tflite', 'keras_reference', 'time_runner', 'predict_frames',
-           'predict_file']
+__all__ = ['DEFAULT_TFLITE', 'COORD_LIMIT', 'tflite_runner', 'TFLiteModel', 'export_tflite', 'keras_reference', 'time_runner',
+           'predict_frames', 'predict_file']
 
 # %% ../../nbs/11_islr_export.ipynb #301e77e1
+def _check_tflite(content: bytes, what: str) -> None:
+    "Refuse bytes that are not a whole TFLite flatbuffer (ValueError naming `what`) before the interpreter sees them."
+    if content[4:8] != b"TFL3":  # a flatbuffer's file identifier sits at bytes 4..8
+        raise ValueError(
+            f"{what} is not a TFLite model ({len(content)} bytes, no 'TFL3' identifier at bytes 4..8): "
+            "pass the .tflite file that export_tflite (or `sign-notes train-islr`) wrote"
+        )
+    try:  # read every table and vector in Python: an offset past the end raises here instead of crashing in C++
+        tflite_schema.ModelT.InitFromObj(tflite_schema.Model.GetRootAsModel(content, 0))
+    except Exception as e:  # struct.error, ValueError, IndexError: whichever read first went past the end
+        raise ValueError(
+            f"{what} is a damaged TFLite model, truncated or corrupt ({type(e).__name__}: {e}): export it again or "
+            "copy the whole file"
+        ) from e
+
+
 def tflite_runner(path_or_bytes):
     "The competition's way to run a TFLite file: `tf.lite.Interpreter(...).get_signature_runner('serving_default')`."
     is_bytes = isinstance(path_or_bytes, (bytes, bytearray))
     if not is_bytes and not Path(path_or_bytes).exists():
         raise FileNotFoundError(f"no TFLite file at {str(path_or_bytes)!r}")
     what = f"{len(path_or_bytes)} bytes" if is_bytes else repr(str(path_or_bytes))
+    content = bytes(path_or_bytes) if is_bytes else Path(path_or_bytes).read_bytes()
+    _check_tflite(content, what)  # ours (issue 11): the interpreter segfaults on a truncated file
     try:
         with warnings.catch_warnings():  # tf.lite.Interpreter warns that LiteRT will replace it; Kaggle used it
             warnings.simplefilter("ignore")
-            interp = (
-                tf.lite.Interpreter(model_content=bytes(path_or_bytes))
-                if is_bytes
-                else tf.lite.Interpreter(model_path=str(path_or_bytes))
-            )
-    except (ValueError, RuntimeError) as e:  # e.g. "Model provided has model identifier 'a tf', should be 'TFL3'"
+            interp = tf.lite.Interpreter(model_content=content)
+    except (ValueError, RuntimeError) as e:  # e.g. "No subgraph in the model."
         raise ValueError(f"{what} is not a TFLite model ({e})".strip()) from e
     return interp.get_signature_runner("serving_default")
 
-
+# %% ../../nbs/11_islr_export.ipynb #6b3f0e4a
 def _convert(module: tf.Module, fp16: bool = False) -> bytes:
     "TFLite bytes of `module.__call__` with builtin ops only (no Flex: conversion fails loudly instead)."
     conv = tf.lite.TFLiteConverter.from_concrete_functions([module.__call__.get_concrete_function()], module)
@@ -73,10 +89,14 @@ class TFLiteModel(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec(shape=[None, ROWS_PER_FRAME, 3], dtype=tf.float32, name="inputs")])
     def __call__(self, inputs):
-        x = self.prep_inputs(tf.cast(inputs, dtype=tf.float32))
+        # ours (issue 11): TFLite crashes on 0 frames, so they become one all-NaN frame, and the answer 0 logits
+        n = tf.shape(inputs)[0]
+        nan_frame = tf.fill([1, ROWS_PER_FRAME, 3], tf.constant(np.nan, tf.float32))
+        x = tf.concat([tf.cast(inputs, dtype=tf.float32), nan_frame], 0)[: tf.maximum(n, 1)]  # n > 0: the input
+        x = self.prep_inputs(x)
         outputs = [model(x, training=False) for model in self.islr_models]
         outputs = tf.add_n(outputs) / len(outputs) if len(outputs) > 1 else outputs[0]
-        return {"outputs": outputs[0]}
+        return {"outputs": tf.where(n > 0, outputs[0], tf.zeros_like(outputs[0]))}
 
 
 def _check_sequence(seed: int = 0, n_frames: int = 23) -> np.ndarray:
@@ -174,15 +194,33 @@ def _sign_names(sign_map, tflite_path: Path, n: int) -> list[str]:
         names[i] = s
     return names
 
+# %% ../../nbs/11_islr_export.ipynb #4f8b2d15
+COORD_LIMIT = 10.0  # ours (issue 11): MediaPipe's normalised coordinates stay roughly in [-1, 2]
+
+
+def _check_coordinates(frames: np.ndarray, limit: float = COORD_LIMIT) -> None:
+    "Refuse a coordinate beyond +-`limit` (or infinite) in the rows the model reads, naming frame, landmark, value."
+    rows = sorted({17, *POINT_LANDMARKS})  # landmark 17 centres the sequence; Preprocess keeps POINT_LANDMARKS
+    bad = np.argwhere(np.abs(frames[:, rows]) > limit)  # NaN compares False: missing is fine
+    if len(bad):
+        t, i, c = (int(v) for v in bad[0])
+        row = rows[i]
+        raise ValueError(
+            f"frame {t}, {landmark_types()[row]} landmark {int(landmark_indices()[row])} (row {row}): "
+            f"{'xyz'[c]} = {float(frames[t, row, c]):g} ({len(bad)} value(s) beyond +-{limit:g}); MediaPipe's "
+            "normalised coordinates stay roughly in [-1, 2]: fix these landmarks or set them to NaN (missing)"
+        )
+
 # %% ../../nbs/11_islr_export.ipynb #c5a45385
 def predict_frames(
     frames: np.ndarray, tflite_path=DEFAULT_TFLITE, sign_map=None, k: int = 5
 ) -> list[tuple[str, float]]:
     "Top-`k` (sign, probability) for landmark frames `[T, 543, 3]` from a TFLite submission file."
     k = check_int(k, "k", minimum=1)
-    frames = check_landmarks(frames)
+    frames = check_landmarks(frames)  # shape, dtype, 0 frames, nothing finite: each a clear ValueError
     if frames.ndim != 3:
         raise ValueError(f"expected one sequence [T, {ROWS_PER_FRAME}, 3], got shape {list(frames.shape)}")
+    _check_coordinates(frames)
     tflite_path = Path(tflite_path)
     logits = np.asarray(tflite_runner(tflite_path)(inputs=frames)["outputs"], np.float64)
     names = _sign_names(sign_map, tflite_path, len(logits))
@@ -207,7 +245,9 @@ def predict_file(parquet_path, tflite_path=None, sign_map=None, k: int = 5) -> l
     try:
         frames = load_relevant_data_subset(parquet_path)
     except Exception as e:
-        if type(e).__module__.startswith("pyarrow") or isinstance(e, OSError):  # not a parquet file at all
+        if str(parquet_path) in str(e):  # data's own errors name the file (layout checks, a corrupt file): keep them
+            raise
+        if isinstance(e, (ValueError, OSError)) or type(e).__module__.startswith("pyarrow"):  # pyarrow's own words
             raise ValueError(f"{str(parquet_path)!r} is not a readable parquet file ({type(e).__name__}: {e})") from e
-        raise  # the layout checks' own ValueError says what is wrong
+        raise
     return predict_frames(frames, tflite_path, sign_map=sign_map, k=k)

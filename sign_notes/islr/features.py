@@ -44,11 +44,11 @@ def check_landmarks(x, points=None) -> np.ndarray:
         raise ValueError(f"empty batch: 0 sequences (shape {list(a.shape)})")
     a = a.astype(np.float32, copy=False)
     sub = a if points is None else a[..., list(points), :]
-    empty = np.isnan(sub).reshape(-1, sub.shape[-3] * sub.shape[-2] * 3).all(1)
+    empty = ~np.isfinite(sub).reshape(-1, sub.shape[-3] * sub.shape[-2] * 3).any(1)  # +-inf is missing too
     if empty.any():
         which = "" if a.ndim == 3 else f" (sequence {int(np.argmax(empty))} of the batch)"
         what = "any landmark" if points is None else f"any of the {len(points)} points read"
-        raise ValueError(f"all-NaN input{which}: no value for {what} in any of the {a.shape[-3]} frames")
+        raise ValueError(f"all-NaN input{which}: no finite value for {what} in any of the {a.shape[-3]} frames")
     return a
 
 # %% ../../nbs/08_islr_features.ipynb #3b346ee2
@@ -92,6 +92,9 @@ def call(self, inputs):
         x = tf.expand_dims(x, 0)  # [T, 543, 3] -> [1, T, 543, 3]
     elif rank is None:
         x = tf.reshape(x, tf.concat([[-1], tf.shape(x)[-3:]], 0))
+    # ours (issue 11): +-inf is missing, like NaN (one inf made its axis's std inf and zeroed the whole axis);
+    # `|x| <= max` is False for inf and NaN, and converts to builtin TFLite ops (`is_finite` does not)
+    x = tf.where(tf.abs(x) <= np.finfo(np.float32).max, x, tf.constant(np.nan, x.dtype))
 
     mean = tf_nan_mean(tf.gather(x, [17], axis=2), axis=[1, 2], keepdims=True)
     mean = tf.where(tf.math.is_nan(mean), tf.constant(0.5, x.dtype), mean)
@@ -109,14 +112,7 @@ def call(self, inputs):
     dx2 = _pad_diff(x, 2, length)
 
     n = 2 * len(self.point_landmarks)
-    x = tf.concat(
-        [
-            tf.reshape(x, (-1, length, n)),
-            tf.reshape(dx, (-1, length, n)),
-            tf.reshape(dx2, (-1, length, n)),
-        ],
-        axis=-1,
-    )
+    x = tf.concat([tf.reshape(t, (-1, length, n)) for t in (x, dx, dx2)], axis=-1)
 
     x = tf.where(tf.math.is_nan(x), tf.constant(0.0, x.dtype), x)
     return x
