@@ -3,6 +3,7 @@ transcription of the seed's, TFLite conversion with builtin ops only, flip_lr, H
 bit-equal TFRecord round trips, participant folds, and clear errors on bad input."""
 
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -665,3 +666,83 @@ def test_benchmark_limits_real_data_and_cleans_up(tmp_path, monkeypatch, capsys)
             ]
         )
     assert len(made) == 2 and not made[1].exists()  # deleted on an error too
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Issue 11: conversions that are interrupted, stale or damaged
+# ---------------------------------------------------------------------------------------------------------------
+@pytest.fixture
+def tiny(tmp_path):
+    "6 sequences of 3 signers, converted into 6 one-sequence shards in this process."
+    root = make_synthetic_islr(tmp_path / "src", n_signs=2, n_per_sign=3, n_participants=3, seed=1, progress=False)
+    files = write_tfrecords(root, tmp_path / "tfr", n_folds=3, shard_size=1, n_workers=1, progress=False)
+    return root, tmp_path / "tfr", files
+
+
+def snapshot(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def test_interrupted_overwrite_keeps_the_old_conversion(tiny, monkeypatch):
+    import sign_notes.islr.tfrecord as tfrecord_mod
+
+    root, out, files = tiny
+    before, calls = snapshot(out), []
+    write_shard = tfrecord_mod._write_shard
+
+    def interrupted(job):  # the third shard never finishes
+        calls.append(job)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return write_shard(job)
+
+    monkeypatch.setattr(tfrecord_mod, "_write_shard", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_tfrecords(root, out, n_folds=3, shard_size=2, n_workers=1, overwrite=True, progress=False)
+    assert snapshot(out) == before  # the old conversion, complete and untouched
+    assert sorted(p.name for p in out.parent.iterdir()) == ["src", "tfr"]  # no partial folder left behind
+    assert count_data_items(files) == 6
+
+    monkeypatch.setattr(tfrecord_mod, "_write_shard", write_shard)
+    replace, moved = os.replace, []
+
+    def cut(src, dst):  # interrupted while the finished conversion is moved in
+        if os.path.dirname(dst) == str(out):
+            if len(moved) == 2:
+                raise KeyboardInterrupt
+            moved.append(dst)
+        replace(src, dst)
+
+    monkeypatch.setattr(tfrecord_mod.os, "replace", cut)
+    with pytest.raises(KeyboardInterrupt):
+        write_tfrecords(root, out, n_folds=3, shard_size=2, n_workers=1, overwrite=True, progress=False)
+    monkeypatch.setattr(tfrecord_mod.os, "replace", replace)
+    assert not (out / "conversion.json").exists()  # half moved in: never marked complete...
+    new = write_tfrecords(root, out, n_folds=3, shard_size=2, n_workers=1, overwrite=True, reuse=True, progress=False)
+    assert count_data_items(new) == 6 and len(new) == 3  # ...so it is converted again, not reused
+    assert sorted(p.name for p in out.glob("fold*.tfrecords*")) == sorted(f.name for f in new)
+
+
+def test_damaged_shards_are_refused_by_name(tiny, tmp_path):
+    from sign_notes.islr.tfrecord import scan_tfrecord
+
+    root, out, files = tiny
+    assert [scan_tfrecord(f) for f in files] == [1] * 6
+    data = files[1].read_bytes()
+    files[1].write_bytes(data[: len(data) // 2])  # truncated
+    with pytest.raises(ValueError, match=rf"{files[1].name}.*conversion.json recorded .*truncated"):
+        count_data_items(files)
+    with pytest.raises(ValueError, match=rf"{files[1].name}.*truncated"):  # reuse checks the files first
+        write_tfrecords(root, out, n_folds=3, shard_size=1, n_workers=1, reuse=True, overwrite=True, progress=False)
+    with pytest.raises(ValueError, match=rf"{files[1].name}: a damaged TFRecord file"):
+        scan_tfrecord(files[1])
+    files[2].write_bytes(b"")  # 0 bytes, with no conversion.json beside it either
+    lone = tmp_path / "elsewhere" / files[2].name
+    lone.parent.mkdir()
+    lone.write_bytes(b"")
+    with pytest.raises(ValueError, match=rf"{lone.name}: an empty TFRecord file \(0 bytes\).*1 record"):
+        count_data_items([lone])
+    (out / files[1].name).write_bytes(data)
+    (out / files[2].name).unlink()
+    with pytest.raises(FileNotFoundError, match=rf"{files[2].name}: listed in .*conversion.json but missing"):
+        write_tfrecords(root, out, n_folds=3, shard_size=1, n_workers=1, reuse=True, overwrite=True, progress=False)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 from ..core import Config, check_int, patch_to
+from ..device import mixed_precision_policy
 from ..landmarks import MAX_LEN, NUM_CLASSES
 from . import ISLR_RUNS_DIR
 
@@ -22,6 +23,7 @@ class CFG(Config):
     save_output: bool = True
     output_dir: str = str(ISLR_RUNS_DIR)
     seed: int = 42
+    deterministic: bool = True  # ours: seeded data order and augmentation, TF op determinism (see 10d)
     verbose: int = 2  # 0) silent 1) progress bar 2) one line per epoch
     max_len: int = MAX_LEN
     replicas: int = 8
@@ -55,8 +57,15 @@ class CFG(Config):
         if not self.comment:
             self.comment = self._auto_comment()
 
-    def _auto_comment(self) -> str:
-        return f"islr-fp16-{self.dim}-{self.replicas}-seed{self.seed}"
+    def _auto_comment(self, policy: str | None = None) -> str:
+        "The seed's run name, with the precision used: fp16 (the seed's name) under a mixed policy, else fp32."
+        if policy is None:
+            policy = mixed_precision_policy() if self.fp16 else "float32"  # the device's, guessed framework-free
+        precision = "fp16" if self.fp16 and policy != "float32" else "fp32"
+        return f"islr-{precision}-{self.dim}-{self.replicas}-seed{self.seed}"
+
+    def _is_auto_comment(self) -> bool:
+        return self.comment in (self._auto_comment("float32"), self._auto_comment("mixed_float16"))
 
 # %% ../../nbs/10_islr_config.ipynb #c077d038
 _CPU = dict(replicas=1, max_len=64, batch_per_replica=32, lr_min=1e-5)  # what the small and quick presets share
@@ -80,7 +89,7 @@ CFG.batch_size = property(
 @patch_to(CFG)
 def with_replicas(self, replicas: int) -> CFG:
     "A copy for `replicas` devices (lr and batch size scale with it; an automatic comment is renamed)."
-    comment = "" if self.comment == self._auto_comment() else self.comment
+    comment = "" if self._is_auto_comment() else self.comment
     return self.updated(replicas=check_int(replicas, "replicas", minimum=1), comment=comment)
 
 
@@ -90,7 +99,7 @@ def to_dict(self) -> dict:
     return {**Config.to_dict(self), "lr": self.lr, "batch_size": self.batch_size}
 
 # %% ../../nbs/10_islr_config.ipynb #c5d61dbc
-def resolve_cfg(cfg, replicas: int | None = None) -> CFG:
+def resolve_cfg(cfg, replicas: int | None = None, policy: str | None = None) -> CFG:
     "A `CFG` instance from `cfg` (the class itself, as the seed passes it, means its defaults), rescaled to `replicas`."
     if isinstance(cfg, type) and issubclass(cfg, CFG):
         cfg = cfg()
@@ -98,4 +107,6 @@ def resolve_cfg(cfg, replicas: int | None = None) -> CFG:
         raise ValueError(f"cfg must be a CFG (or the CFG class), e.g. CFG.quick(); got {type(cfg).__name__}: {cfg!r}")
     if replicas is not None and int(replicas) != cfg.replicas:
         cfg = cfg.with_replicas(replicas)
+    if policy is not None and cfg._is_auto_comment():  # the precision the run will really use names it
+        cfg = cfg.updated(comment=cfg._auto_comment(policy))
     return cfg

@@ -10,7 +10,7 @@ import pandas as pd
 from ..data import is_islr_dataset, read_sign_map
 from ..device import get_strategy
 from ..landmarks import SIGN_MAP_NAME
-from ..synth import TOUR_DATA, make_synthetic_islr
+from ..synth import SYNTHETIC_MARKER, TOUR_DATA, make_synthetic_islr
 from . import ISLR_RUNS_DIR
 from .config import CFG
 from .evaluate import oof_predictions, oof_report
@@ -22,19 +22,22 @@ from .train import prepare_tfrecords, train_folds
 __all__ = ['train_islr_main', 'tour_islr']
 
 # %% ../../nbs/11b_islr_pipeline.ipynb #9a2ad084
-def _islr_data(data_dir, out: Path) -> Path:
-    "The Kaggle-layout dataset at `data_dir` (checked), or (None) the synthetic one in `out/data`, made when absent."
+def _islr_data(data_dir, out: Path, say=print) -> tuple[Path, bool]:
+    "(the dataset at `data_dir`, checked, or for None a synthetic one made once in `out/data`; whether synthetic)."
     if data_dir is None:
         root = out / "data"
+        say(f"no data_dir: training on a SYNTHETIC dataset in {root} (give data_dir, `--data`, for real data)")
         if not is_islr_dataset(root):
             make_synthetic_islr(root, **TOUR_DATA["small"], progress=False)
-        return root
+        return root, True
     root = Path(data_dir)
     if not is_islr_dataset(root):
         raise ValueError(
             f"data_dir {str(root)!r} is not a Kaggle-layout ISLR dataset (train.csv, train_landmark_files/, sign map)"
         )
-    return root
+    synthetic = (root / SYNTHETIC_MARKER).exists()  # made by sign_notes.synth
+    say(f"data: {root}" + (" (a SYNTHETIC dataset, made by sign_notes.synth)" if synthetic else ""))
+    return root, synthetic
 
 # %% ../../nbs/11b_islr_pipeline.ipynb #8a65f4e8
 def train_islr_main(
@@ -53,17 +56,22 @@ def train_islr_main(
     ds = get_strategy(verbose=False)
     preset = "quick" if quick else "small"
     verbose = 2 if verbose is None else verbose
+    say = print if verbose else (lambda *a: None)
     cfg = CFG.preset(preset, replicas=ds.replicas, output_dir=str(out), verbose=verbose, **overrides)
-    root = _islr_data(data_dir, out)
+    root, synthetic = _islr_data(data_dir, out, say)
     sign_map = read_sign_map(root)
     cfg = cfg.updated(num_classes=len(sign_map))
-    files = prepare_tfrecords(root, out / "tfrecords", n_folds=cfg.n_splits)
+    say(f"TFRecords by signer in {out / 'tfrecords'} (reused when made from the same data)...")
+    files = prepare_tfrecords(root, out / "tfrecords", n_folds=cfg.n_splits, progress=bool(verbose))
+    say(f"training fold(s) {list(folds)}, preset {preset!r}, on {ds.device}: {cfg.epoch} epochs")
     results = train_folds(cfg, list(folds), files, strategy=ds, summary=bool(cfg.verbose))
+    say("out-of-fold evaluation, model.keras" + (", model.tflite" if export else "") + "...")
     report = oof_report(oof_predictions(results, files)) if any(f != "all" for f in folds) else {}
     final = any_length(results[list(folds)[-1]][0])
     final.save(out / "model.keras")
     (out / SIGN_MAP_NAME).write_text(json.dumps(sign_map))
     res = _islr_result(cfg, report, out, root, preset, folds, ds)
+    res["synthetic"] = synthetic  # ours: a model trained on synthetic signs says so
     if export:  # serve at the length the model was trained at
         res["tflite_path"] = str(export_tflite(final, out / "model.tflite", max_len=cfg.max_len))
     res["seconds"] = round(time.time() - t0, 1)

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/08c_islr_tfrecord.ipynb #3aecba06
 from __future__ import annotations
-import gzip, json, os, re, struct, sys, warnings
+import gzip, hashlib, json, os, re, shutil, struct, sys, warnings, zlib
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -13,7 +13,8 @@ from ..landmarks import CHANNELS, MAX_LEN, NUM_CLASSES, PAD, POINT_LANDMARKS, RO
 
 # %% auto #0
 __all__ = ['crc32c', 'serialize_example', 'write_tfrecord', 'make_folds', 'tfrecord_name', 'count_data_items', 'fold_files',
-           'write_tfrecords', 'decode_tfrec', 'filter_nans_tf', 'has_usable_frame', 'preprocess', 'get_tfrec_dataset']
+           'scan_tfrecord', 'write_tfrecords', 'decode_tfrec', 'filter_nans_tf', 'has_usable_frame', 'preprocess',
+           'get_tfrec_dataset']
 
 # %% ../../nbs/08c_islr_tfrecord.ipynb #5a6bd426
 _CRC32C_POLY = 0x82F63B78  # Castagnoli, bit-reversed
@@ -154,24 +155,77 @@ def tfrecord_name(fold: int, shard: int, count: int) -> str:
     return f"fold{fold}-{shard}-{count}.tfrecords"
 
 
+def _named_count(filename) -> int:
+    m = re.compile(r"-([0-9]+)\.").search(str(filename).split("/")[-1])
+    if m is None:
+        raise ValueError(
+            f"count_data_items: cannot read a record count from the file name {str(filename)!r}; "
+            "expected a name with '-<count>.' in it, like 'fold0-3-1000.tfrecords'"
+        )
+    return int(m.group(1))
+
+
 def count_data_items(filenames) -> int:
     "Sequences in TFRecord files, read from their names the seed's way (`fold0-3-1000.tfrecords` holds 1000)."
-    n = []
+    markers, n = {}, 0
     for filename in filenames:
-        m = re.compile(r"-([0-9]+)\.").search(str(filename).split("/")[-1])
-        if m is None:
-            raise ValueError(
-                f"count_data_items: cannot read a record count from the file name {str(filename)!r}; "
-                "expected a name with '-<count>.' in it, like 'fold0-3-1000.tfrecords'"
-            )
-        n.append(int(m.group(1)))
-    return int(np.sum(n))
+        count = _named_count(filename)
+        _check_shard(filename, count, markers)  # ours: an empty or truncated local file is refused here
+        n += count
+    return n
 
 
 def fold_files(files, fold: int) -> tuple[list, list]:
     "(train files, validation files) for validating on `fold`: the seed's split, by the file name's `fold{k}-` prefix."
     valid = [f for f in files if str(f).split("/")[-1].startswith(f"fold{fold}-")]
     return [f for f in files if f not in valid], valid
+
+# %% ../../nbs/08c_islr_tfrecord.ipynb #a11c0002
+_REDO = (
+    "convert the dataset again: delete that folder (prepare_tfrecords then converts it again), "
+    "or call write_tfrecords(..., overwrite=True)"
+)
+
+
+def _recorded(filename: str, markers: dict) -> dict | None:
+    "What the conversion.json beside `filename` recorded about it ({'records', 'bytes'}), or None; `markers` caches."
+    folder = os.path.dirname(os.path.abspath(filename))
+    if folder not in markers:
+        marker = Path(folder) / "conversion.json"
+        markers[folder] = json.loads(marker.read_text()).get("files", {}) if marker.exists() else {}
+    return markers[folder].get(os.path.basename(filename))
+
+
+def _check_shard(filename, count: int, markers: dict) -> None:
+    "Refuse a local shard that is empty, or whose size or record count differ from what conversion.json recorded."
+    f = str(filename)
+    if "://" in f or not os.path.isfile(f):
+        return  # remote (gs://) or absent: TensorFlow names those itself when it opens them
+    size, rec = os.path.getsize(f), _recorded(f, markers)
+    if size == 0:
+        raise ValueError(f"{f}: an empty TFRecord file (0 bytes), but its name says {count} record(s); {_REDO}")
+    if rec is not None and (rec["bytes"], rec["records"]) != (size, count):
+        raise ValueError(
+            f"{f}: {size} bytes and {count} record(s) by its name, but conversion.json recorded {rec['bytes']} bytes "
+            f"and {rec['records']} record(s): the file was truncated or replaced; {_REDO}"
+        )
+
+
+def scan_tfrecord(path) -> int:
+    "Records in a local GZIP TFRecord file, read through (length checksums checked); a damaged file: a ValueError."
+    n = 0
+    try:
+        with gzip.open(path, "rb") as f:
+            while head := f.read(12):
+                if len(head) < 12 or struct.unpack("<I", head[8:]) != (_masked_crc(head[:8]),):
+                    raise EOFError("a record's length is cut short or corrupt")
+                (length,) = struct.unpack("<Q", head[:8])
+                if len(f.read(length + 4)) < length + 4:
+                    raise EOFError("a record is cut short")
+                n += 1
+    except (OSError, EOFError, zlib.error) as e:
+        raise ValueError(f"{path}: a damaged TFRecord file after {n} record(s) ({e}); {_REDO}") from None
+    return n
 
 # %% ../../nbs/08c_islr_tfrecord.ipynb #6cd50712
 def _records(job: dict, done: list, skipped: list):
@@ -242,8 +296,12 @@ def _run_jobs(jobs: list, n_workers: int, total: int, progress: bool) -> list[di
     return results
 
 # %% ../../nbs/08c_islr_tfrecord.ipynb #08da6582
-def _write_index(out_dir: Path, folds: pd.DataFrame, results: list, sign_map: dict, info: dict) -> list[Path]:
-    "Write folds.csv (file and record of each sequence), the sign map and conversion.json; return the files in order."
+def _shard_order(files) -> list[Path]:
+    return sorted(files, key=lambda p: tuple(int(v) for v in re.findall(r"\d+", Path(p).name)))
+
+
+def _write_index(out_dir: Path, folds: pd.DataFrame, results: list, sign_map: dict, info: dict) -> None:
+    "Write folds.csv (file and record of each sequence), the sign map and conversion.json (with each file's size)."
     where = {sid: (r["file"], k) for r in results for k, sid in enumerate(r["done"])}
     skipped = [sid for r in results for sid in r["skipped"]]
     if skipped:
@@ -258,10 +316,48 @@ def _write_index(out_dir: Path, folds: pd.DataFrame, results: list, sign_map: di
     folds.to_csv(out_dir / "folds.csv", index=False)
     (out_dir / SIGN_MAP_NAME).write_text(json.dumps(sign_map))
     frameworks = sorted({m for r in results for m in r["frameworks"]})
+    shards = _shard_order(Path(r["file"]) for r in results if r["file"])
+    records = {Path(r["file"]).name: len(r["done"]) for r in results if r["file"]}
+    files = {f.name: dict(records=records[f.name], bytes=f.stat().st_size) for f in shards}  # checked when reused
     info = dict(info, sequences=len(folds), written=len(where), skipped=skipped, worker_frameworks=frameworks)
-    (out_dir / "conversion.json").write_text(json.dumps(info))
-    files = [Path(r["file"]) for r in results if r["file"]]
-    return sorted(files, key=lambda p: tuple(int(v) for v in re.findall(r"\d+", p.name)))
+    (out_dir / "conversion.json").write_text(json.dumps(dict(info, files=files)))
+
+# %% ../../nbs/08c_islr_tfrecord.ipynb #a11c0004
+def _conversion_key(root: Path, sign_map: dict, **settings) -> str:
+    "A hash of the dataset's train.csv and sign map, and of the settings: what a conversion is reused for."
+    h = hashlib.sha256((root / "train.csv").read_bytes())
+    h.update(json.dumps([sign_map, settings], sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+def _reusable(out_dir: Path, key: str) -> list[Path] | None:
+    "The files of the complete conversion in `out_dir` made with `key`, checked; None when there is none."
+    marker = out_dir / "conversion.json"
+    if not marker.exists():
+        return None
+    info = json.loads(marker.read_text())
+    if info.get("key") != key:
+        return None  # another dataset, other settings, or a conversion older than the key: convert again
+    files = [out_dir / name for name in info.get("files", {})]
+    missing = [f for f in files if not f.exists()]
+    if missing:
+        raise FileNotFoundError(f"{missing[0]}: listed in {marker} but missing; {_REDO}")
+    count_data_items(files)  # an empty or truncated file: an error naming it, before any training
+    return files
+
+
+def _swap_in(build: Path, out_dir: Path) -> list[Path]:
+    "Move a finished conversion from `build` into `out_dir`: the old marker goes first, the new marker comes last."
+    out_dir.mkdir(parents=True, exist_ok=True)
+    marker = out_dir / "conversion.json"
+    marker.unlink(missing_ok=True)  # from here on `out_dir` holds no complete conversion...
+    for old in out_dir.glob("fold*.tfrecords*"):
+        old.unlink()
+    names = [f.name for f in build.iterdir() if f.name != marker.name]
+    for name in names:
+        os.replace(build / name, out_dir / name)
+    os.replace(build / marker.name, marker)  # ...until this last step
+    return _shard_order(out_dir / name for name in names if name.endswith(".tfrecords"))
 
 # %% ../../nbs/08c_islr_tfrecord.ipynb #ea69489a
 def write_tfrecords(
@@ -275,9 +371,10 @@ def write_tfrecords(
     limit: int | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    reuse: bool = False,
 ) -> list[Path]:
     """Convert the Kaggle-format dataset at `root` into GZIP TFRecords in `out_dir`, by participant fold; returns the
-    files.
+    files. `reuse`: return a checked conversion of the same train.csv, sign map and settings already in `out_dir`.
 
     `n_workers` processes (default: one per core; 1 runs in this process) write shards of `shard_size` sequences.
     In a script, call it under `if __name__ == "__main__":`: spawned workers re-import the main module."""
@@ -289,20 +386,27 @@ def write_tfrecords(
     if unknown:
         raise ValueError(f"sign(s) {unknown[:5]} of train.csv are not in the sign map")
     shard_size = check_int(shard_size, "shard_size", minimum=1)
+    key = _conversion_key(root, sign_map, n_folds=n_folds, shard_size=shard_size, seed=seed, limit=limit)
+    if reuse and (files := _reusable(out_dir, key)) is not None:
+        return files
     if limit is not None:
         train = train.sample(min(limit, len(train)), random_state=seed)
     folds = make_folds(train, n_folds, seed)
-    out_dir.mkdir(parents=True, exist_ok=True)
     old = list(out_dir.glob("fold*.tfrecords*"))
     if old and not overwrite:
         raise FileExistsError(f"{out_dir} holds {len(old)} TFRecord file(s) already; overwrite=True replaces them")
-    for f in old:
-        f.unlink()
-    jobs = _shard_jobs(folds, root, out_dir, sign_map, shard_size, seed, compresslevel)
-    n_workers = max(1, min(n_workers or os.cpu_count() or 1, len(jobs)))
-    results = _run_jobs(jobs, n_workers, len(folds), progress)
-    info = dict(source=str(root), n_folds=n_folds, shard_size=shard_size, workers=n_workers)
-    return _write_index(out_dir, folds, results, sign_map, info)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    build = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}-{os.urandom(4).hex()}"  # beside `out_dir`
+    build.mkdir()
+    try:
+        jobs = _shard_jobs(folds, root, build, sign_map, shard_size, seed, compresslevel)
+        n_workers = max(1, min(n_workers or os.cpu_count() or 1, len(jobs)))
+        results = _run_jobs(jobs, n_workers, len(folds), progress)
+        info = dict(source=str(root), key=key, n_folds=n_folds, shard_size=shard_size, workers=n_workers)
+        _write_index(build, folds, results, sign_map, info)
+        return _swap_in(build, out_dir)
+    finally:
+        shutil.rmtree(build, ignore_errors=True)  # our own temporary folder (empty after the swap)
 
 # %% ../../nbs/08c_islr_tfrecord.ipynb #67fd76a2
 def decode_tfrec(record_bytes):

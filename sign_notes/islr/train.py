@@ -4,7 +4,7 @@
 
 # %% ../../nbs/10d_islr_train.ipynb #5511c2e4
 from __future__ import annotations
-import gc, json, os, re
+import contextlib, gc, os
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -15,31 +15,22 @@ from .awp import AWP, FGM
 from .config import CFG, resolve_cfg
 from .model import get_model
 from .optim import make_optimizer
-from .tfrecord import write_tfrecords, fold_files, count_data_items, get_tfrec_dataset
+from .tfrecord import write_tfrecords, fold_files, count_data_items, get_tfrec_dataset, scan_tfrecord
 
 # %% auto #0
-__all__ = ['prepare_tfrecords', 'start_steps', 'train_fold', 'train_folds', 'plot_islr_history']
+__all__ = ['prepare_tfrecords', 'start_steps', 'switch_epochs', 'SwitchNotice', 'train_fold', 'train_folds', 'plot_islr_history']
 
 # %% ../../nbs/10d_islr_train.ipynb #f9185d3b
 def prepare_tfrecords(root, out_dir, n_folds: int = 5, progress: bool = False, **kwargs) -> list[Path]:
-    "TFRecords of the Kaggle-layout dataset at `root` in `out_dir` (reused when made from `root`); returns the files."
+    "TFRecords of the Kaggle-layout dataset at `root` in `out_dir`, reused when made from the same data; the files."
     root, out_dir = Path(root), Path(out_dir)
-    done = out_dir / "conversion.json"
-    if done.exists():
-        info = json.loads(done.read_text())
-        if info.get("source") == str(root) and info.get("n_folds") == n_folds:
-            files = sorted(
-                out_dir.glob("fold*-*-*.tfrecords"), key=lambda p: tuple(int(v) for v in re.findall(r"\d+", p.name))
-            )
-            if files:
-                return files
     train = read_train_csv(root)
     n_participants = train.participant_id.nunique()
     if n_participants < 2:
         raise ValueError(f"{root}: {n_participants} participant(s); folds by signer need at least 2")
     kwargs.setdefault("n_workers", 1 if len(train) < 2000 else None)  # a small dataset: no worker processes
-    return write_tfrecords(
-        root, out_dir, n_folds=min(n_folds, n_participants), overwrite=True, progress=progress, **kwargs
+    return write_tfrecords(  # reuse: the same train.csv, sign map and settings, its files checked
+        root, out_dir, n_folds=min(n_folds, n_participants), overwrite=True, reuse=True, progress=progress, **kwargs
     )
 
 # %% ../../nbs/10d_islr_train.ipynb #dfff67eb
@@ -63,7 +54,8 @@ def start_steps(cfg: CFG, steps_per_epoch: int) -> tuple[int, int]:
 def _fold_datasets(cfg: CFG, train_files, valid_files) -> tuple:
     "(training dataset, validation dataset or None) of TFRecord files for `cfg`, as the seed's `train_fold` makes them."
     sizes = dict(batch_size=cfg.batch_size, max_len=cfg.max_len, num_classes=cfg.num_classes)
-    augmented = dict(augment=True, repeat=True, shuffle=cfg.shuffle)
+    seed = cfg.seed if cfg.deterministic else None  # ours: a seeded order and augmentation (None: the seed's)
+    augmented = dict(augment=True, repeat=True, shuffle=cfg.shuffle, seed=seed)
     train_ds = get_tfrec_dataset(train_files, drop_remainder=True, **augmented, **sizes)
     if not valid_files:
         return train_ds, None
@@ -106,9 +98,35 @@ def _fold_callbacks(cfg: CFG, out: Path, stem: str, validate: bool) -> list:
         )
     return callbacks
 
+# %% ../../nbs/10d_islr_train.ipynb #a11d0002
+def switch_epochs(cfg: CFG) -> dict[int, list[str]]:
+    "{epoch (from 0): what switches on there}, for AWP (or FGM) and late dropout starting inside the run."
+    adversary = "FGM" if cfg.fgm else ("AWP" if cfg.awp else None)
+    out = {}
+    for name, start in ((adversary, cfg.awp_start_epoch), ("late dropout", cfg.dropout_start_epoch)):
+        if name and 0 < start < cfg.epoch:
+            out.setdefault(start, []).append(name)
+    return out
+
+
+class SwitchNotice(keras.callbacks.Callback):
+    "Prints one line at the epoch where AWP (or FGM) and late dropout switch on: the training accuracy falls there."
+
+    def __init__(self, cfg: CFG):
+        super().__init__()
+        self.epochs, self.resume = switch_epochs(cfg), cfg.resume
+
+    def on_epoch_begin(self, epoch, logs=None):
+        names = self.epochs.get(epoch + self.resume)  # fit counts from 0 again after a resume
+        if names:
+            print(
+                f"epoch {epoch + self.resume + 1}: {' and '.join(names)} on from here; the training accuracy is now "
+                f"measured with {'them' if len(names) > 1 else 'it'} and falls, watch the validation accuracy"
+            )
+
 # %% ../../nbs/10d_islr_train.ipynb #79092d16
 def _print_summary(model, fold, cfg: CFG, replicas: int, num_train: int, num_valid: int, steps: tuple):
-    "The seed's two lines before a fold's training, with the start steps of AWP and late dropout."
+    "The seed's two lines before a fold's training, with the start steps of AWP and late dropout; then what runs."
     steps_per_epoch, dropout_step, awp_step = steps
     print(
         f"---------fold{fold}--------- {type(model).__name__}, {model.count_params():,} parameters, "
@@ -118,54 +136,88 @@ def _print_summary(model, fold, cfg: CFG, replicas: int, num_train: int, num_val
         f"train:{num_train} valid:{num_valid} batch:{cfg.batch_size} steps/epoch:{steps_per_epoch} lr:{cfg.lr:g} "
         f"awp from step {awp_step if (cfg.awp or cfg.fgm) else '-'}, dropout from step {dropout_step}"
     )
+    print(  # ours: the first epoch is slow and silent otherwise
+        f"training {cfg.epoch - cfg.resume} epoch(s) as {cfg.comment}-fold{fold} "
+        f"({'deterministic' if cfg.deterministic else 'not deterministic'}); the first epoch also builds the graph"
+    )
+
+# %% ../../nbs/10d_islr_train.ipynb #a11d0005
+@contextlib.contextmanager
+def _op_determinism(on: bool):
+    "TensorFlow's op determinism switched on for the block when `on` (it is process-wide), then back as it was."
+    import tensorflow as tf
+    from tensorflow.python.framework import config as tf_config  # where TF keeps the switch's off side
+
+    was = tf_config.is_op_determinism_enabled()
+    if on and not was:
+        tf.config.experimental.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if on and not was:
+            tf_config.disable_op_determinism()
+
+# %% ../../nbs/10d_islr_train.ipynb #a11d0006
+def _run_fold(cfg: CFG, fold, train_files: list, valid_files: list, strategy_info: tuple, summary: bool):
+    "Steps 2 to 5 of `train_fold` for a resolved `cfg`: datasets, model, fit, best weights, evaluation."
+    import tensorflow as tf
+
+    strategy, replicas, is_tpu = strategy_info
+    train_ds, valid_ds = _fold_datasets(cfg, train_files, valid_files)
+    num_train, num_valid = count_data_items(train_files), count_data_items(valid_files)  # files checked too
+    steps_per_epoch = max(1, num_train // cfg.batch_size)
+    dropout_step, awp_step = start_steps(cfg, steps_per_epoch)
+    with strategy.scope():
+        model = _fold_model(cfg, steps_per_epoch, dropout_step, awp_step, is_tpu)
+    if summary:
+        _print_summary(model, fold, cfg, replicas, num_train, num_valid, (steps_per_epoch, dropout_step, awp_step))
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"{cfg.comment}-fold{fold}"
+    if cfg.resume:
+        print(f"resume from epoch{cfg.resume}")
+        model.load_weights(out / f"{stem}-last.weights.h5")
+    callbacks = _fold_callbacks(cfg, out, stem, validate=valid_ds is not None)
+    valid_steps = -(num_valid // -cfg.batch_size) if valid_ds is not None else None
+    try:
+        history = model.fit(
+            train_ds,
+            epochs=cfg.epoch - cfg.resume,
+            steps_per_epoch=steps_per_epoch,
+            callbacks=callbacks + ([SwitchNotice(cfg)] if summary else []),
+            validation_data=valid_ds,
+            verbose=cfg.verbose,
+            shuffle=False,  # tf.data shuffles
+            validation_steps=valid_steps,
+        )
+    except tf.errors.DataLossError:  # a damaged file: TensorFlow does not say which, so find it and name it
+        for f in train_files + valid_files:
+            scan_tfrecord(f)
+        raise
+    best = out / f"{stem}-best.weights.h5"
+    if cfg.save_output and best.exists():
+        model.load_weights(best)
+    cv = model.evaluate(valid_ds, verbose=0, steps=valid_steps, return_dict=True) if valid_ds is not None else None
+    return model, cv, history
 
 # %% ../../nbs/10d_islr_train.ipynb #a590cbcf
 def train_fold(cfg: CFG, fold, train_files, valid_files=None, strategy=None, summary: bool = True):
     "Train on `train_files`, validate on `valid_files` (fold 'all': none) -> (model, cv: dict | None, history)."
     strategy, replicas, is_tpu, device_policy = _strategy_info(strategy)
-    cfg = resolve_cfg(cfg, replicas)
+    cfg = resolve_cfg(cfg, replicas, device_policy)  # the run's name says the precision it really uses
     if not train_files:
         raise ValueError(f"fold {fold}: no training files")
+    valid_files = list(valid_files or []) if fold != "all" else []
     seed_everything(cfg.seed)
     keras.backend.clear_session()
     gc.collect()
     old_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(device_policy if cfg.fp16 else "float32")
     try:
-        valid_files = list(valid_files or []) if fold != "all" else []
-        train_ds, valid_ds = _fold_datasets(cfg, train_files, valid_files)
-        num_train, num_valid = count_data_items(train_files), count_data_items(valid_files) if valid_files else 0
-        steps_per_epoch = max(1, num_train // cfg.batch_size)
-        dropout_step, awp_step = start_steps(cfg, steps_per_epoch)
-        with strategy.scope():
-            model = _fold_model(cfg, steps_per_epoch, dropout_step, awp_step, is_tpu)
-        if summary:
-            _print_summary(model, fold, cfg, replicas, num_train, num_valid, (steps_per_epoch, dropout_step, awp_step))
-        out = Path(cfg.output_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        stem = f"{cfg.comment}-fold{fold}"
-        if cfg.resume:
-            print(f"resume from epoch{cfg.resume}")
-            model.load_weights(out / f"{stem}-last.weights.h5")
-        history = model.fit(
-            train_ds,
-            epochs=cfg.epoch - cfg.resume,
-            steps_per_epoch=steps_per_epoch,
-            callbacks=_fold_callbacks(cfg, out, stem, validate=valid_ds is not None),
-            validation_data=valid_ds,
-            verbose=cfg.verbose,
-            shuffle=False,  # tf.data shuffles
-            validation_steps=-(num_valid // -cfg.batch_size) if valid_ds is not None else None,
-        )
-        best = out / f"{stem}-best.weights.h5"
-        if cfg.save_output and best.exists():
-            model.load_weights(best)
-        cv = None
-        if valid_ds is not None:
-            cv = model.evaluate(valid_ds, verbose=0, steps=-(num_valid // -cfg.batch_size), return_dict=True)
+        with _op_determinism(cfg.deterministic):
+            return _run_fold(cfg, fold, list(train_files), valid_files, (strategy, replicas, is_tpu), summary)
     finally:
         keras.config.set_dtype_policy(old_policy)
-    return model, cv, history
 
 # %% ../../nbs/10d_islr_train.ipynb #ed113e51
 def train_folds(cfg: CFG, folds, files, strategy=None, summary: bool = True) -> dict:
