@@ -1,6 +1,7 @@
 """Packaging for sign_notes, driven by settings.ini (nbdev 2 style).
 
-Extras: `[tf]` (TensorFlow chapters), `[paddle]` (PaddlePaddle chapters), `[dev]` (both, plus nbdev and the test tools).
+Extras: `[tf]` (TensorFlow chapters), `[paddle]` (PaddlePaddle chapters), `[lab]` (JupyterLab and nbconvert, to open
+and run the notebooks: `pip install -e ".[tf,lab]"`), `[dev]` (both frameworks, plus nbdev and the test tools).
 """
 
 from configparser import ConfigParser
@@ -36,6 +37,7 @@ setuptools.setup(
     extras_require={
         "tf": reqs("tf_requirements"),
         "paddle": reqs("paddle_requirements"),
+        "lab": reqs("lab_requirements"),
         "dev": reqs("dev_requirements"),
     },
     entry_points={

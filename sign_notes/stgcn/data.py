@@ -18,7 +18,8 @@ __all__ = ['fsd_split', 'participant_split', 'FSDDataset', 'make_fsd_loaders', '
 
 # %% ../../nbs/05c_stgcn_data.ipynb #4dfbf884
 def fsd_split(n: int, val_every: int = 7):
-    "The seed's split of n clips: indices (train, valid), every `val_every`-th clip (i % val_every == 0) to valid."
+    """Every `val_every`-th of n clips (i % val_every == 0) to valid, the rest to train: indices (train, valid).
+    The write-up holds out i % 7 == 1 instead: the same sizes, another seventh of the clips."""
     val_every = check_int(val_every, "val_every", minimum=2)
     idx = np.arange(n)
     return idx[idx % val_every != 0], idx[idx % val_every == 0]
