@@ -22,6 +22,7 @@ train     `prepare_tfrecords`, `train_fold`, `train_folds`, `plot_islr_history`
 evaluate  out-of-fold predictions and accuracy, with and without flip-TTA
 export    the TFLite submission file: `export_tflite`, `predict_file`
 pipeline  `train_islr_main`, `tour_islr`: everything in one call (no other module imports it)
+transformer  Mark Wijkhuizen's ASL-Signs transformer, preprocessing to TFLite (chapter 13)
 """
 
 # %% ../../nbs/08a_islr_init.ipynb #ccdf0366
