@@ -106,32 +106,16 @@ def main(argv=None):
         n_frames, t = timed(lambda: sum(len(load_relevant_data_subset(root / p)) for p in train.path), args.repeats)
         rows["parquet read (load_relevant_data_subset, 1 process)"] = n / t
 
-        files, t = timed(
-            lambda: write_tfrecords(
-                root,
-                tmp / "tfrecords",
-                n_folds=args.folds,
-                shard_size=args.shard_size,
-                n_workers=args.workers,
-                limit=limit,
-                progress=False,
-            )
-        )
+        def convert(out, workers):
+            return write_tfrecords(root, out, n_folds=args.folds, shard_size=args.shard_size, n_workers=workers,
+                                   limit=limit, progress=False)
+
+        files, t = timed(lambda: convert(tmp / "tfrecords", args.workers))
         workers = json.loads((tmp / "tfrecords" / "conversion.json").read_text())["workers"]
         assert count_data_items(files) <= n
         rows[f"TFRecord write (write_tfrecords, {workers} worker(s), GZIP)"] = n / t
         if args.compare_workers:
-            _, t1 = timed(
-                lambda: write_tfrecords(
-                    root,
-                    tmp / "tfrecords1",
-                    n_folds=args.folds,
-                    shard_size=args.shard_size,
-                    n_workers=1,
-                    limit=limit,
-                    progress=False,
-                )
-            )
+            _, t1 = timed(lambda: convert(tmp / "tfrecords1", 1))
             rows["TFRecord write (write_tfrecords, 1 process, GZIP)"] = n / t1
         mb = sum(f.stat().st_size for f in files) / 2**20
         parquet_mb = sum((root / p).stat().st_size for p in train.path) / 2**20
