@@ -137,10 +137,10 @@ def cmd_train_stgcn(a):
 
 
 def cmd_train_islr(a):
-    "Train the ISLR 1st-place model (TensorFlow) on synthetic or real Kaggle data; print a JSON line."
+    "Train an ISLR model (TensorFlow: `--arch`) on synthetic or real Kaggle data; print a JSON line."
     train_islr_main = _load_entry_point("sign_notes.islr.pipeline", "train_islr_main", "tensorflow", "tf")
     _say_synthetic(a, "signs")
-    _json_line(train_islr_main(quick=a.quick, data_dir=a.data, out_dir=a.out))
+    _json_line(train_islr_main(quick=a.quick, data_dir=a.data, out_dir=a.out, arch=a.arch))
 
 # %% ../nbs/12_cli.ipynb #7817164c
 def _find_model(model) -> Path:
@@ -309,10 +309,13 @@ def _add_model_commands(sub):
                    "(default: synthetic skeletons)")
     s.add_argument("--out", default=None, help=f"output folder (default: the trainer's own, under {RUNS_DIR})")
 
-    s = _command(sub, "train-islr", cmd_train_islr, "train the ISLR 1st-place model (TensorFlow)")
+    s = _command(sub, "train-islr", cmd_train_islr, "train an ISLR model (TensorFlow): 1st-place or transformer")
     s.add_argument("--quick", action="store_true", help=quick)
+    s.add_argument("--arch", choices=("1st-place", "transformer"), default="1st-place",
+                   help="the model: the 1st-place solution's, or Mark Wijkhuizen's transformer (chapter 13)")
     s.add_argument("--data", default=None, help="a Kaggle-layout dataset folder (default: synthetic signs)")
-    s.add_argument("--out", default=ISLR_RUNS_DIR, help="output folder: model.keras, model.tflite, result.json")
+    s.add_argument("--out", default=ISLR_RUNS_DIR, help="output folder: model.keras (the transformer: "
+                   "model.weights.h5), model.tflite, the sign map, result.json")
 
     s = _command(sub, "predict", cmd_predict, "top-k signs for a Kaggle parquet file, from a TFLite model")
     s.add_argument("path", help="a Kaggle landmark .parquet recording")

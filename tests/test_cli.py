@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -221,3 +222,38 @@ def test_tour_figures_are_ignored_by_git():  # row 32
         pytest.skip("not a git checkout")
     r = subprocess.run(["git", "check-ignore", "-q", "figures/tour/sequence.gif"], cwd=root)
     assert r.returncode == 0, "figures/tour/ (what `sign-notes tour` draws) must be in .gitignore"
+
+
+# --- issue 17: `train-islr --arch transformer` ---
+
+
+def test_unknown_arch_is_a_usage_error_and_arch_reaches_the_trainer(tmp_path, fake_entry_points):
+    line = one_line_error(run("train-islr", "--arch", "lstm", "--out", tmp_path / "x"), "train-islr", code=2)
+    assert "--arch" in line and "'lstm'" in line and "transformer" in line
+    assert not (tmp_path / "x").exists()
+    from sign_notes.cli import main
+
+    for argv, arch in (([], "1st-place"), (["--arch", "transformer"], "transformer")):
+        main(["train-islr", "--quick", "--out", str(tmp_path / "r"), *argv])
+        assert fake_entry_points.calls["train_islr_main"][1]["arch"] == arch
+
+
+def test_train_islr_transformer_quick_then_predict(tmp_path):  # about a minute and a half on 2 CPU cores
+    pytest.importorskip("tensorflow", reason="a TensorFlow command")
+    out = tmp_path / "transformer"
+    r = run("train-islr", "--arch", "transformer", "--quick", "--out", out)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(r.stdout.strip().splitlines()[-1])  # the same JSON line as the 1st-place training
+    assert {"val_accuracy", "top5", "tflite_path", "sign_map_path", "seconds", "synthetic"} <= set(res), res
+    assert res["arch"] == "transformer" and res["synthetic"] is True
+    assert res["val_accuracy"] >= 0.9 and res["top5"] >= res["val_accuracy"], res  # held-out signer, synthetic signs
+    assert Path(res["tflite_path"]) == out / "model.tflite" and (out / "sign_to_prediction_index_map.json").is_file()
+    one = sorted((out / "data" / "train_landmark_files").rglob("*.parquet"))[0]
+    r = run("predict", one, "--model", res["tflite_path"])  # `predict` unchanged: the sign map beside the model
+    assert r.returncode == 0, r.stderr[-3000:]
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == 5 and all(re.fullmatch(r"\s*\d+\.\d+%  sign_\d{3}", s) for s in lines), r.stdout
+    # the transformer's file outputs probabilities: shown as they are, not softmaxed again (that flattened the top
+    # sign to about 14%)
+    percents = [float(s.split("%")[0]) for s in lines]
+    assert percents[0] > 25 and sum(percents) <= 100.01, r.stdout

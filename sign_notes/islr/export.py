@@ -212,6 +212,11 @@ def _check_coordinates(frames: np.ndarray, limit: float = COORD_LIMIT) -> None:
         )
 
 # %% ../../nbs/11_islr_export.ipynb #c5a45385
+def _are_probabilities(out: np.ndarray) -> bool:
+    "True for outputs that are already probabilities (chapter 13's softmax head): in [0, 1], summing to 1."
+    return bool(out.min() >= 0 and abs(out.sum() - 1) < 1e-4)
+
+
 def predict_frames(
     frames: np.ndarray, tflite_path=DEFAULT_TFLITE, sign_map=None, k: int = 5
 ) -> list[tuple[str, float]]:
@@ -222,10 +227,12 @@ def predict_frames(
         raise ValueError(f"expected one sequence [T, {ROWS_PER_FRAME}, 3], got shape {list(frames.shape)}")
     _check_coordinates(frames)
     tflite_path = Path(tflite_path)
-    logits = np.asarray(tflite_runner(tflite_path)(inputs=frames)["outputs"], np.float64)
-    names = _sign_names(sign_map, tflite_path, len(logits))
-    p = np.exp(logits - logits.max())
-    p /= p.sum()
+    out = np.asarray(tflite_runner(tflite_path)(inputs=frames)["outputs"], np.float64)
+    names = _sign_names(sign_map, tflite_path, len(out))
+    p = out
+    if not _are_probabilities(out):  # logits (the 1st-place file): softmax
+        p = np.exp(out - out.max())
+        p /= p.sum()
     top = np.argsort(-p)[:k]
     return [(names[i], float(p[i])) for i in top]
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import json, time
 from pathlib import Path
+import numpy as np
 import pandas as pd
 from ..data import is_islr_dataset, read_sign_map
 from ..device import get_strategy
@@ -17,9 +18,13 @@ from .evaluate import oof_predictions, oof_report
 from .export import export_tflite, predict_file
 from .model import any_length
 from .train import prepare_tfrecords, train_folds
+from .transformer import (TransformerConfig, export_transformer_tflite, participant_split,
+                                       preprocess_dataset, train_transformer)
+
+ARCHS = ("1st-place", "transformer")  # `train_islr_main(arch=...)`, `sign-notes train-islr --arch`
 
 # %% auto #0
-__all__ = ['train_islr_main', 'tour_islr']
+__all__ = ['ARCHS', 'train_islr_main', 'train_transformer_main', 'tour_islr']
 
 # %% ../../nbs/11b_islr_pipeline.ipynb #9a2ad084
 def _islr_data(data_dir, out: Path, say=print) -> tuple[Path, bool]:
@@ -47,9 +52,14 @@ def train_islr_main(
     folds=(0,),
     export: bool = True,
     verbose: int | None = None,
+    arch: str = "1st-place",
     **overrides,
 ) -> dict:
-    "Train on `data_dir` (None: synthetic) fold(s) `folds`, export TFLite -> {'val_accuracy', 'top5', 'seconds', ...}."
+    "Train `arch` on `data_dir` (None: synthetic) fold(s) `folds`, export TFLite -> {'val_accuracy', 'top5', ...}."
+    if arch not in ARCHS:
+        raise ValueError(f"unknown arch {arch!r}; expected one of {list(ARCHS)}")
+    if arch == "transformer":  # chapter 13's model: its own split (held-out signers), no folds
+        return train_transformer_main(quick, data_dir, out_dir, export=export, verbose=verbose, **overrides)
     t0 = time.time()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -102,6 +112,64 @@ def _islr_result(cfg: CFG, report: dict, out: Path, root: Path, preset: str, fol
         "replicas": ds.replicas,
         "device": getattr(ds, "device", None),
         "data": str(root),
+        "arch": "1st-place",
+    }
+
+# %% ../../nbs/11b_islr_pipeline.ipynb #e41f0b6d
+def train_transformer_main(quick: bool = False, data_dir=None, out_dir=ISLR_RUNS_DIR, export: bool = True,
+                           verbose: int | None = None, val_fraction: float = 0.2, **overrides) -> dict:
+    "Chapter 13's transformer on `data_dir` (None: synthetic), whole signers held out -> `train_islr_main`'s summary."
+    t0 = time.time()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    verbose = 2 if verbose is None else verbose
+    say = print if verbose else (lambda *a: None)
+    root, synthetic = _islr_data(data_dir, out, say)
+    preset = "small" if quick else "full"
+    say(f"every clip of {root} through PreprocessLayer...")
+    ds = preprocess_dataset(root)
+    cfg = TransformerConfig.preset(preset, **{"num_classes": len(ds["sign_map"]), **overrides})
+    train, val = participant_split(ds["participant_id"], val_fraction=val_fraction, seed=cfg.seed)
+    say(f"training the transformer, preset {preset!r}: {cfg.n_epochs} epochs on {int(train.sum())} clips; "
+        f"validation: {int(val.sum())} clips of held-out signer(s) {np.unique(ds['participant_id'][val]).tolist()}")
+    model, _ = train_transformer(cfg, ds, train, val, verbose=verbose)
+    p = model.predict({"frames": ds["X"][val], "non_empty_frame_idxs": ds["non_empty_frame_idxs"][val]}, verbose=0)
+    model.save_weights(out / "model.weights.h5")  # his custom layers: weights, rebuilt with `get_model(cfg)`
+    (out / SIGN_MAP_NAME).write_text(json.dumps(ds["sign_map"]))
+    res = _transformer_result(cfg, p, ds["y"][val], out, root, preset)
+    res["synthetic"] = synthetic
+    if export:
+        res["tflite_path"] = str(export_transformer_tflite(model, out / "model.tflite"))
+    res["seconds"] = round(time.time() - t0, 1)
+    (out / "result.json").write_text(json.dumps(res, indent=1))
+    return res
+
+# %% ../../nbs/11b_islr_pipeline.ipynb #5b0d7e93
+def _transformer_result(cfg: TransformerConfig, p, y, out: Path, root: Path, preset: str) -> dict:
+    "`train_transformer_main`'s summary: `_islr_result`'s keys, from validation probabilities `p [N, C]`, labels `y`."
+    ranked = np.argsort(-p, 1)
+    return {
+        "val_accuracy": round(float((ranked[:, 0] == y).mean()), 4),
+        "top5": round(float((ranked[:, :5] == y[:, None]).any(1).mean()), 4),
+        "val_accuracy_tta": None,  # the 1st-place model's test-time augmentation: not his
+        "top5_tta": None,
+        "epochs": cfg.n_epochs,
+        "seconds": None,
+        "model_path": str(out / "model.weights.h5"),
+        "tflite_path": None,
+        "sign_map_path": str(out / SIGN_MAP_NAME),
+        "num_classes": cfg.num_classes,
+        "n_valid": int(len(y)),
+        "folds": None,  # held-out signers (`participant_split`), not folds
+        "preset": preset,
+        "dim": cfg.units,
+        "max_len": None,  # his clips: any length, pooled to INPUT_SIZE frames
+        "batch_size": cfg.num_classes * cfg.batch_all_signs_n,
+        "lr": cfg.lr_max,
+        "replicas": 1,
+        "device": None,
+        "data": str(root),
+        "arch": "transformer",
     }
 
 # %% ../../nbs/11b_islr_pipeline.ipynb #be062873
