@@ -221,7 +221,8 @@ def test_padding_does_not_change_the_prediction():
 
 
 def test_config_presets_and_errors():
-    assert T.TransformerConfig.full().units == 384 and T.TransformerConfig.full().num_classes == 250
+    full = T.TransformerConfig.full()
+    assert (full.units, full.lips_units, full.num_blocks, full.num_classes) == (512, 384, 2, 250)
     assert T.TransformerConfig.quick().num_classes == 10
     with pytest.raises(ValueError, match="multiple of num_heads"):
         T.TransformerConfig.quick(units=30, num_heads=4)

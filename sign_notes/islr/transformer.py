@@ -276,7 +276,7 @@ class MultiHeadAttention(keras.layers.Layer):
 class Transformer(keras.layers.Layer):
     "His encoder: `num_blocks` x (x + attention(x), x + MLP(x)), `[B, 64, units]` and a mask `[B, 64, 1]`."
 
-    def __init__(self, num_blocks: int, units=384, num_heads=8, mlp_ratio=2, mlp_dropout=0.3, keras_attention=False,
+    def __init__(self, num_blocks: int, units=512, num_heads=8, mlp_ratio=2, mlp_dropout=0.3, keras_attention=False,
                  **kwargs):
         super().__init__(**kwargs)
         self.num_blocks = check_int(num_blocks, "num_blocks", minimum=1)
@@ -361,7 +361,7 @@ _SMALL = dict(units=64, lips_units=64, hands_units=64, pose_units=64, num_heads=
 class TransformerConfig(Config):
     "His settings (lower-case names of his constants): the model, the batches and the schedule."
 
-    units: int = 384
+    units: int = 512
     lips_units: int = 384
     hands_units: int = 384
     pose_units: int = 384
