@@ -14,7 +14,7 @@ from ..landmarks import SIGN_MAP_NAME
 from ..synth import SYNTHETIC_MARKER, TOUR_DATA, make_synthetic_islr
 from . import ISLR_RUNS_DIR
 from .config import CFG
-from .evaluate import oof_predictions, oof_report
+from .evaluate import oof_predictions, oof_report, topk_accuracy
 from .export import export_tflite, predict_file
 from .model import any_length
 from .train import prepare_tfrecords, train_folds
@@ -147,10 +147,9 @@ def train_transformer_main(quick: bool = False, data_dir=None, out_dir=ISLR_RUNS
 # %% ../../nbs/11b_islr_pipeline.ipynb #5b0d7e93
 def _transformer_result(cfg: TransformerConfig, p, y, out: Path, root: Path, preset: str) -> dict:
     "`train_transformer_main`'s summary: `_islr_result`'s keys, from validation probabilities `p [N, C]`, labels `y`."
-    ranked = np.argsort(-p, 1)
     return {
-        "val_accuracy": round(float((ranked[:, 0] == y).mean()), 4),
-        "top5": round(float((ranked[:, :5] == y[:, None]).any(1).mean()), 4),
+        "val_accuracy": round(topk_accuracy(p, y, 1), 4),
+        "top5": round(topk_accuracy(p, y, 5), 4),
         "val_accuracy_tta": None,  # the 1st-place model's test-time augmentation: not his
         "top5_tta": None,
         "epochs": cfg.n_epochs,
