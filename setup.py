@@ -37,6 +37,8 @@ setuptools.setup(
     extras_require={
         "tf": reqs("tf_requirements"),
         "paddle": reqs("paddle_requirements"),
+        "seti": reqs("seti_requirements"),
+        "docs": reqs("docs_requirements"),
         "lab": reqs("lab_requirements"),
         "dev": reqs("dev_requirements"),
     },
