@@ -2,7 +2,10 @@
 
 nbdev 2's own `nbdev_readme` needs Quarto, which is not a Python package; this does the same job for our
 index notebook: markdown cells verbatim, visible code cells as ```python blocks with their text output,
-`#| hide` and `#| eval: false` cells left out. CI fails when README.md is not what this writes.
+`#| hide` and `#| eval: false` cells left out. The index links its chapters as `03_viz.ipynb` and figures as
+`../figures/...`, so the links work where the notebook lies (JupyterLab, the site); the README, one folder up, gets
+them as `nbs/03_viz.ipynb` and `figures/...`. A `benchmarks/summary.md` (written by `benchmarks/summary.py`) is
+appended as the speed table. CI fails when README.md is not what this writes.
 """
 
 import json, re
@@ -32,4 +35,16 @@ for cell in nb["cells"]:
         )
         if text.strip():
             out += ["```", text.rstrip(), "```", ""]
+summary = root / "benchmarks" / "summary.md"
+if summary.exists():
+    out += [summary.read_text().rstrip(), ""]
+
+
+def _from_root(line: str) -> str:
+    "A link relative to nbs/ (a chapter or ../ something), rewritten relative to the repository root."
+    line = re.sub(r"\]\((?!https?:|#|/)([^)\s]+\.ipynb)", r"](nbs/\1", line)
+    return re.sub(r"\]\(\.\./", "](", line)
+
+
+out = [_from_root(line) for line in out]
 (root / "README.md").write_text("\n".join(out).rstrip() + "\n")
