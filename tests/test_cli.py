@@ -257,3 +257,27 @@ def test_train_islr_transformer_quick_then_predict(tmp_path):  # about a minute 
     # sign to about 14%)
     percents = [float(s.split("%")[0]) for s in lines]
     assert percents[0] > 25 and sum(percents) <= 100.01, r.stdout
+
+
+def test_fingerspelling_and_seti_commands_reach_their_entry_points(tmp_path, capsys, fake_entry_points):
+    from sign_notes.cli import main
+
+    fake_entry_points.own["spell_file"] = lambda *a, **kw: {"phrase": "+1-555-0100", "sequence_id": a[1]}
+    main(["train-fingerspelling", "--quick", "--out", str(tmp_path / "a")])
+    assert fake_entry_points.calls["train_fingerspelling_main"][1] == dict(
+        quick=True, data_dir=None, out_dir=str(tmp_path / "a"))
+    assert "no --data given: training on synthetic fingerspelling" in capsys.readouterr().out
+    main(["train-seti", "--data", str(tmp_path), "--out", str(tmp_path / "s")])
+    assert fake_entry_points.calls["train_seti_main"][1] == dict(quick=False, data_dir=str(tmp_path),
+                                                                 out_dir=str(tmp_path / "s"))
+    capsys.readouterr()
+    main(["spell", str(tmp_path / "1.parquet"), "--sequence-id", "7", "--model", str(tmp_path / "m.tflite")])
+    phrase, line = capsys.readouterr().out.strip().splitlines()  # the phrase, then the JSON line
+    assert phrase == "+1-555-0100" and json.loads(line) == {"phrase": "+1-555-0100", "sequence_id": 7}
+
+
+def test_spell_needs_a_sequence_id_and_a_model(tmp_path):
+    r = run("spell", tmp_path / "1.parquet", "--model", tmp_path / "m.tflite")
+    assert "--sequence-id" in one_line_error(r, "spell", code=2)
+    r = run("spell", tmp_path / "1.parquet", "--sequence-id", "x", "--model", tmp_path / "m.tflite")
+    assert "'x'" in one_line_error(r, "spell", code=2)
