@@ -236,3 +236,71 @@ def test_predict_file_names_the_file_in_every_read_error(exported, tmp_path, mon
         with pytest.raises(ValueError) as info:
             predict_file(pq, exported["single"])
         assert str(info.value).count(str(pq)) == 1, str(info.value)
+
+
+# ---- issue 15: the faster paths (lean graph, int8 and float16 weights) answer like the plain file ----
+
+
+def _sign_like(n: int) -> list:
+    "`n` recordings from the course's synthetic generator (6 to 120 frames, a hand missing at times)."
+    from sign_notes.synth import _make_signers, _sign_recipe, _synth_sequence
+
+    recipes = [_sign_recipe(np.random.default_rng([7, k]), k) for k in range(5)]
+    signers = list(_make_signers(np.random.default_rng(7), 3).values())
+    return [_synth_sequence(recipes[i % 5], np.random.default_rng([7, i]), signers[i % 3]) for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def fast_files(tmp_path_factory):
+    "A 10-class model with clear margins (its last layer scaled up) as the plain file and each faster file."
+    d = tmp_path_factory.mktemp("islr_fast")
+    tf.keras.utils.set_random_seed(0)  # the same weights every run: the int8 rounding is then fixed too
+    m = get_model(max_len=None, dim=64, num_classes=10)
+    last = m.layers[-1]
+    last.set_weights([w * 20 for w in last.get_weights()])  # random logits sit close together: spread them
+    files = {
+        "plain": export_tflite(m, d / "plain.tflite", lean=False),
+        "lean": export_tflite(m, d / "lean.tflite"),
+        "float16": export_tflite(m, d / "fp16.tflite", quantize="float16"),
+        "dynamic": export_tflite(m, d / "int8.tflite", quantize="dynamic"),
+    }
+    return dict(model=m, files=files, seqs=_sign_like(12))
+
+
+@pytest.mark.parametrize("fast", ["lean", "float16", "dynamic"])
+def test_faster_files_give_the_plain_files_top1(fast_files, fast):
+    "Same top-1 as the plain file on every clip whose answer is clear (top-1 ahead by > 2 logits: int8 moves ~1)."
+    plain, other = (tflite_runner(fast_files["files"][k]) for k in ("plain", fast))
+    clear = 0
+    for x in fast_files["seqs"]:
+        want, got = plain(inputs=x)["outputs"], other(inputs=x)["outputs"]
+        top2 = np.sort(want)[-2:]
+        if top2[1] - top2[0] > 2:
+            clear += 1
+            assert int(np.argmax(got)) == int(np.argmax(want)), (fast, len(x))
+        if fast == "lean":  # the same graph's numbers, computed with less work
+            np.testing.assert_allclose(got, want, atol=1e-4)
+    assert clear >= 9, f"only {clear} of {len(fast_files['seqs'])} clips have a clear answer: the check says little"
+
+
+def test_faster_files_are_smaller(fast_files):
+    size = {k: p.stat().st_size for k, p in fast_files["files"].items()}
+    assert size["dynamic"] < 0.35 * size["plain"] and size["float16"] < 0.6 * size["plain"]
+
+
+def test_quantize_refuses_unknown_and_conflicting_choices(exported, tmp_path):
+    with pytest.raises(ValueError, match="quantize must be one of"):
+        export_tflite(exported["m1"], tmp_path / "x.tflite", quantize="int4")
+    with pytest.raises(ValueError, match="pick one"):
+        export_tflite(exported["m1"], tmp_path / "x.tflite", fp16=True, quantize="dynamic")
+    assert not (tmp_path / "x.tflite").exists()
+
+
+def test_lean_graph_keeps_the_zero_frame_and_inf_answers(fast_files):
+    lean = tflite_runner(fast_files["files"]["lean"])
+    assert lean(inputs=np.zeros((0, 543, 3), np.float32))["outputs"].tolist() == [0.0] * 10
+    x = fast_files["seqs"][0].copy()
+    y = x.copy()
+    y[0, 470, 0] = np.inf  # inf is missing, like NaN
+    x[0, 470, 0] = np.nan
+    np.testing.assert_allclose(lean(inputs=y)["outputs"], lean(inputs=x)["outputs"], atol=1e-5)

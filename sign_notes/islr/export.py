@@ -18,8 +18,8 @@ from .features import Preprocess, check_landmarks
 from .model import any_length, model_dims
 
 # %% auto #0
-__all__ = ['DEFAULT_TFLITE', 'COORD_LIMIT', 'tflite_runner', 'TFLiteModel', 'export_tflite', 'keras_reference', 'time_runner',
-           'predict_frames', 'predict_file']
+__all__ = ['QUANTIZE', 'DEFAULT_TFLITE', 'COORD_LIMIT', 'tflite_runner', 'lean_features', 'TFLiteModel', 'export_tflite',
+           'keras_reference', 'time_runner', 'time_interleaved', 'predict_frames', 'predict_file']
 
 # %% ../../nbs/11_islr_export.ipynb #301e77e1
 def _check_tflite(content: bytes, what: str) -> None:
@@ -55,12 +55,23 @@ def tflite_runner(path_or_bytes):
     return interp.get_signature_runner("serving_default")
 
 # %% ../../nbs/11_islr_export.ipynb #6b3f0e4a
-def _convert(module: tf.Module, fp16: bool = False) -> bytes:
-    "TFLite bytes of `module.__call__` with builtin ops only (no Flex: conversion fails loudly instead)."
+QUANTIZE = (None, "float16", "dynamic")  # export_tflite's choices: float32, float16 weights, int8 weights
+
+
+def _convert(module: tf.Module, fp16: bool = False, quantize: str | None = None) -> bytes:
+    """TFLite bytes of `module.__call__` with builtin ops only (no Flex: conversion fails loudly instead).
+    quantize: None (float32), "float16" (weights stored as float16; `fp16=True` is the same) or "dynamic"
+    (dynamic-range: weights stored as int8, activations quantized on the fly inside the big matmuls)."""
+    if quantize not in QUANTIZE:
+        raise ValueError(f"quantize must be one of {list(QUANTIZE)}, got {quantize!r}")
+    if fp16 and quantize not in (None, "float16"):
+        raise ValueError(f"fp16=True asks for float16 weights, quantize={quantize!r} for something else: pick one")
+    quantize = "float16" if fp16 else quantize
     conv = tf.lite.TFLiteConverter.from_concrete_functions([module.__call__.get_concrete_function()], module)
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    if fp16:
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantize is not None:
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]  # no representative dataset: dynamic-range int8
+    if quantize == "float16":
         conv.target_spec.supported_types = [tf.float16]
     logger, level = tf.get_logger(), tf.get_logger().level
     logger.setLevel("ERROR")  # the converter logs "Assets written to ..." at INFO
@@ -69,12 +80,45 @@ def _convert(module: tf.Module, fp16: bool = False) -> bytes:
     finally:
         logger.setLevel(level)
 
+
+# %% ../../nbs/11_islr_export.ipynb #81411dab
+def lean_features(inputs, max_len: int | None = MAX_LEN, point_landmarks=POINT_LANDMARKS):
+    """`Preprocess` for one sequence with less work: frames `[T, 543, 3]` -> `[1, min(T, max_len), 6 * n_points]`.
+    One gather takes the x, y columns of the kept points (landmark 17, the centre, is one of them); every step after
+    it is `Preprocess`'s, per coordinate. Zero frames become one all-NaN frame (zero features)."""
+    points = list(point_landmarks)
+    if 17 not in points:
+        raise ValueError(f"lean_features centres on landmark 17, which point_landmarks must contain: {points[:5]}...")
+    c, n = points.index(17), len(points)
+    x = tf.gather(tf.reshape(inputs, [-1, ROWS_PER_FRAME * 3]), [3 * p + k for p in points for k in (0, 1)], axis=1)
+    x = tf.concat([x, tf.fill([1, 2 * n], np.float32(np.nan))], 0)[: tf.maximum(tf.shape(x)[0], 1)]
+    x = tf.where(tf.abs(x) <= np.finfo(np.float32).max, x, np.float32(np.nan))  # inf is missing, like NaN
+    x = tf.reshape(x, [-1, n, 2])  # [T, P, 2]
+    seen = tf.cast(tf.logical_not(tf.math.is_nan(x)), tf.float32)
+    zero = tf.where(seen > 0, x, 0.0)
+    mean = tf.reduce_sum(zero[:, c : c + 1], [0, 1], keepdims=True) / tf.reduce_sum(seen[:, c : c + 1], [0, 1], True)
+    mean = tf.where(tf.math.is_nan(mean), np.float32(0.5), mean)
+    d = tf.where(seen > 0, x - mean, 0.0)
+    std = tf.sqrt(tf.reduce_sum(d * d, [0, 1], keepdims=True) / tf.reduce_sum(seen, [0, 1], keepdims=True))
+    x = (x - mean) / std
+    if max_len is not None:
+        x = x[:max_len]
+    length = tf.shape(x)[0]
+    x = tf.reshape(x, [length, 2 * n])
+    dx = tf.pad(x[1:] - x[:-1], [[0, 1], [0, 0]])[:length]
+    dx2 = tf.pad(x[2:] - x[:-2], [[0, 2], [0, 0]])[:length]
+    x = tf.concat([x, dx, dx2], -1)
+    return tf.where(tf.math.is_nan(x), 0.0, x)[None]
+
+
 # %% ../../nbs/11_islr_export.ipynb #07865827
 class TFLiteModel(tf.Module):
-    "The submission: raw frames `inputs` `[T, 543, 3]` -> Preprocess -> mean of the models' logits -> `outputs`."
+    """The submission: raw frames `inputs` `[T, 543, 3]` -> Preprocess -> mean of the models' logits -> `outputs`.
+    lean=True (ours, the default): the features by `lean_features`; False: by the `Preprocess` layer, as the seed."""
 
-    def __init__(self, islr_models, max_len: int | None = MAX_LEN):
+    def __init__(self, islr_models, max_len: int | None = MAX_LEN, lean: bool = True):
         super().__init__()
+        self.lean = lean  # ours (issue 15): lean_features instead of Preprocess, the same numbers
         models = list(islr_models) if isinstance(islr_models, (list, tuple)) else [islr_models]
         if not models:
             raise ValueError("TFLiteModel needs at least one model")
@@ -91,9 +135,12 @@ class TFLiteModel(tf.Module):
     def __call__(self, inputs):
         # ours (issue 11): TFLite crashes on 0 frames, so they become one all-NaN frame, and the answer 0 logits
         n = tf.shape(inputs)[0]
-        nan_frame = tf.fill([1, ROWS_PER_FRAME, 3], tf.constant(np.nan, tf.float32))
-        x = tf.concat([tf.cast(inputs, dtype=tf.float32), nan_frame], 0)[: tf.maximum(n, 1)]  # n > 0: the input
-        x = self.prep_inputs(x)
+        if self.lean:
+            x = lean_features(inputs, self.prep_inputs.max_len, self.prep_inputs.point_landmarks)
+        else:
+            nan_frame = tf.fill([1, ROWS_PER_FRAME, 3], tf.constant(np.nan, tf.float32))
+            x = tf.concat([tf.cast(inputs, dtype=tf.float32), nan_frame], 0)[: tf.maximum(n, 1)]  # n > 0: the input
+            x = self.prep_inputs(x)
         outputs = [model(x, training=False) for model in self.islr_models]
         outputs = tf.add_n(outputs) / len(outputs) if len(outputs) > 1 else outputs[0]
         return {"outputs": tf.where(n > 0, outputs[0], tf.zeros_like(outputs[0]))}
@@ -106,6 +153,12 @@ def _check_sequence(seed: int = 0, n_frames: int = 23) -> np.ndarray:
     return x
 
 # %% ../../nbs/11_islr_export.ipynb #4d2699c8
+def _tolerance(quantize: str | None, want: np.ndarray) -> float:
+    "How far the file may be from Keras on the check sequence: float32 1e-3; float16 and int8 weights: relative."
+    scale = 1.0 if quantize is None else max(1.0, float(np.abs(want).max()))
+    return {None: 1e-3, "float16": 5e-2, "dynamic": 1e-1}[quantize] * scale
+
+
 def export_tflite(
     model_or_models,
     path,
@@ -113,13 +166,17 @@ def export_tflite(
     max_len: int | None = MAX_LEN,
     check: bool = True,
     atol: float | None = None,
+    quantize: str | None = None,
+    lean: bool = True,
 ) -> Path:
-    "Write the Kaggle submission for a model (or a list: an averaged ensemble) to `path`; checks it agrees with Keras."
+    """Write the Kaggle submission for a model (or a list: an averaged ensemble) to `path`; checks it agrees with Keras.
+    quantize: None (float32), "float16" (same as fp16=True) or "dynamic" (int8 weights: the fastest, see below)."""
     path = Path(path)
     if path.suffix != ".tflite":
         raise ValueError(f"the submission file should end in .tflite, got {str(path)!r}")
-    module = TFLiteModel(model_or_models, max_len=max_len)
-    content = _convert(module, fp16=fp16)
+    module = TFLiteModel(model_or_models, max_len=max_len, lean=lean)
+    content = _convert(module, fp16=fp16, quantize=quantize)
+    quantize = "float16" if fp16 else quantize
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content)
     if check:
@@ -130,11 +187,11 @@ def export_tflite(
             raise RuntimeError(f"{path}: TFLite output has shape {got.shape}, expected ({module.num_classes},)")
         if not np.isfinite(got).all():
             raise RuntimeError(f"{path}: the TFLite file outputs NaN/inf: its weights were probably not exported")
-        tol = atol if atol is not None else (5e-2 * max(1.0, float(np.abs(want).max())) if fp16 else 1e-3)
-        err = float(np.abs(got - want).max())
+        tol, err = (atol if atol is not None else _tolerance(quantize, want)), float(np.abs(got - want).max())
         if err > tol:
             raise RuntimeError(f"{path}: TFLite and Keras outputs differ by {err:.2e} (> {tol:.1e})")
     return path
+
 
 # %% ../../nbs/11_islr_export.ipynb #d191d744
 def keras_reference(model_or_models, frames: np.ndarray, max_len: int | None = MAX_LEN) -> np.ndarray:
@@ -155,6 +212,22 @@ def time_runner(fn, x, repeat: int = 5) -> float:
         fn(x)
         times.append((time.perf_counter() - t0) * 1000)
     return float(np.median(times))
+
+
+def time_interleaved(fns: dict, x, rounds: int = 10) -> dict[str, float]:
+    """Median CPU milliseconds of each `fn(x)` in `fns`, called in turn (A, B, C, A, B, C, ...) for `rounds` rounds
+    after one warm-up call each: on a shared machine a busier moment slows all alike, so their ratios hold."""
+    rounds = check_int(rounds, "rounds", minimum=1)
+    for f in fns.values():
+        f(x)
+    ms = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, f in fns.items():
+            t0 = time.process_time()  # this process's CPU time: what one thread spent, not what others took
+            f(x)
+            ms[k].append((time.process_time() - t0) * 1000)
+    return {k: float(np.median(v)) for k, v in ms.items()}
+
 
 # %% ../../nbs/11_islr_export.ipynb #e5c9fc49
 DEFAULT_TFLITE = ISLR_RUNS_DIR / "model.tflite"  # what `sign-notes train-islr` writes

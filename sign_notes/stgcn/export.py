@@ -114,8 +114,9 @@ def max_abs_diff(model: nn.Layer, loaded: nn.Layer, x) -> float:
 _PREDICTOR_INPUT = weakref.WeakKeyDictionary()  # predictor -> its program's input shape (a predictor cannot say)
 
 
-def inference_predictor(path_prefix, use_gpu: bool = False):
-    "A paddle.inference predictor for the files at `path_prefix` (.json + .pdiparams), quiet logging."
+def inference_predictor(path_prefix, use_gpu: bool = False, onednn: bool = False, threads: int | None = None):
+    """A paddle.inference predictor for the files at `path_prefix` (.json + .pdiparams), quiet logging.
+    On a CPU: onednn=True runs it with oneDNN kernels (ours, issue 15); threads sets the math library's threads."""
     from paddle import inference
 
     program, params = _exported_files(path_prefix)
@@ -125,6 +126,10 @@ def inference_predictor(path_prefix, use_gpu: bool = False):
         cfg.enable_use_gpu(256, 0)
     else:
         cfg.disable_gpu()
+        if onednn:
+            cfg.enable_mkldnn()
+        if threads is not None:
+            cfg.set_cpu_math_library_num_threads(check_int(threads, "threads", minimum=1))
     cfg.disable_glog_info()
     try:
         predictor = inference.create_predictor(cfg)

@@ -11,8 +11,9 @@ from ..core import patch_to
 from ..graph import Graph
 
 # %% auto #0
-__all__ = ['zero', 'iden', 'einsum', 'graph_contract', 'ConvTemporalGraphical', 'st_gcn_block', 'st_gcn_blocks', 'STGCN_BackBone',
-           'STGCNHead', 'STGCN_framework', 'count_parameters', 'use_seed_einsum']
+__all__ = ['STEP_KINDS', 'zero', 'iden', 'einsum', 'graph_contract', 'ConvTemporalGraphical', 'st_gcn_block', 'st_gcn_blocks',
+           'STGCN_BackBone', 'STGCNHead', 'STGCN_framework', 'count_parameters', 'use_seed_einsum',
+           'count_forward_flops', 'profile_step']
 
 # %% ../../nbs/05_stgcn_model.ipynb #13ba85cc
 def zero(x):
@@ -81,10 +82,17 @@ class ConvTemporalGraphical(nn.Layer):
     def forward(self, x, A):
         if A.shape[0] != self.kernel_size:
             raise ValueError(f"A has {A.shape[0]} subsets, this layer was built for K={self.kernel_size}")
-        x = self.conv(x)
+        k, conv = self.kernel_size, self.conv
+        if self.seed_einsum:  # the seed's order: the conv with its bias, then the einsum
+            x = conv(x)
+            _, kc, t, v = x.shape
+            return einsum(x.reshape((-1, k, kc // k, t, v)), A), A
+        # ours (issue 15): the conv without its bias, the contraction, then the bias as the [C, W] term it becomes
+        x = nn.functional.conv2d(x, conv.weight, None, conv._stride, conv._padding, conv._dilation, conv._groups)
         _, kc, t, v = x.shape
-        x = x.reshape((-1, self.kernel_size, kc // self.kernel_size, t, v))
-        x = einsum(x, A) if self.seed_einsum else graph_contract(x, A)
+        x = graph_contract(x.reshape((-1, k, kc // k, t, v)), A)
+        if conv.bias is not None:  # sum_k b[k, c] * sum_v A[k, v, w]: one add on [N, C, T, W], K times fewer numbers
+            x = x + paddle.matmul(conv.bias.reshape([k, kc // k]), A.sum(axis=1), transpose_x=True).unsqueeze([0, 2])
         return x, A
 
 # %% ../../nbs/05_stgcn_model.ipynb #ef2d80c6
@@ -287,3 +295,66 @@ def use_seed_einsum(model: nn.Layer, on: bool = True) -> nn.Layer:
         if isinstance(layer, ConvTemporalGraphical):
             layer.seed_einsum = on
     return model
+
+# %% ../../nbs/05_stgcn_model.ipynb #3b0957bc
+def count_forward_flops(model: nn.Layer, x) -> int:
+    "FLOPs of one forward pass of `model` on `x`: every Conv2D and graph contraction, 2 per multiply-add."
+    total, hooks = [0], []
+    gcns = [m for m in model.sublayers() if isinstance(m, ConvTemporalGraphical)]
+    inside = {id(m.conv) for m in gcns}  # counted by gcn_hook: ours calls their weights without the layer
+
+    def conv_flops(conv, out_size):
+        kh, kw = conv._kernel_size
+        return 2 * out_size * (conv._in_channels // conv._groups) * kh * kw
+
+    def conv_hook(layer, inputs, out):
+        total[0] += conv_flops(layer, out.size)
+
+    def gcn_hook(layer, inputs, out):
+        y, A = out  # y [N, C, T, W]: the conv made K*C channels of it; each output sums K subsets x V neighbours
+        total[0] += conv_flops(layer.conv, y.size * A.shape[0]) + 2 * y.size * A.shape[0] * A.shape[1]
+
+    for layer in model.sublayers(include_self=True):
+        if isinstance(layer, nn.Conv2D) and id(layer) not in inside:
+            hooks.append(layer.register_forward_post_hook(conv_hook))
+        elif isinstance(layer, ConvTemporalGraphical):
+            hooks.append(layer.register_forward_post_hook(gcn_hook))
+    try:
+        with paddle.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return total[0]
+
+
+# %% ../../nbs/05_stgcn_model.ipynb #411a73f6
+STEP_KINDS = {  # operator names (forward op or its grad node) -> kind, for profile_step's table
+    "convolution (conv2d)": ("conv2d", "Conv2dGrad"),
+    "graph contraction (matmul)": ("matmul", "MatmulGrad"),
+    "adds (conv bias, residual)": ("add dygraph", "AddGrad"),
+    "copies (reshape, transpose)": ("reshape", "Reshape", "transpose", "Transpose"),
+    "batch norm": ("batch_norm", "BatchNorm"),
+    "ReLU, pooling, loss, update": ("relu", "Relu", "pool", "Pool", "momentum", "Cross", "mean", "Mean"),
+}
+
+
+def profile_step(step, kinds: dict = STEP_KINDS) -> dict[str, float]:
+    "Run `step()` once under Paddle's profiler: the share of its operator time per kind (`kinds`, then 'other')."
+    import contextlib, io, re
+    import paddle.profiler as profiler
+
+    p = profiler.Profiler(targets=[profiler.ProfilerTarget.CPU], on_trace_ready=lambda prof: None)  # no trace file
+    p.start()
+    step()
+    p.stop()
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):  # the summary is printed: read its operator table back
+        p.summary(sorted_by=profiler.SortedKeys.CPUTotal, op_detail=False, thread_sep=False, time_unit="ms")
+    table = buf.getvalue().split("Operator Summary", 1)[-1]
+    rows = re.findall(r"^(\S[^\n]*?)\s{2,}\d+\s+([\d.]+) / [\d.]+ / [\d.]+ / [\d.]+ / [\d.]+", table, re.M)
+    ms = dict.fromkeys([*kinds, "other"], 0.0)
+    for name, total in rows:
+        ms[next((k for k, keys in kinds.items() if any(s in name for s in keys)), "other")] += float(total)
+    return {k: v / (sum(ms.values()) or 1.0) for k, v in ms.items()}
+
