@@ -13,7 +13,8 @@ from .landmarks import FACE_CONTOURS, SIGN_MAP_NAME, TRAIN_COLUMNS, TYPE_OFFSETS
 from .data import find_dataset, is_islr_dataset, write_landmark_parquet
 
 # %% auto #0
-__all__ = ['SYNTHETIC_MARKER', 'TOUR_DATA', 'make_synthetic_islr', 'get_dataset']
+__all__ = ['FACE_TEMPLATE', 'POSE_TEMPLATE', 'SYNTHETIC_MARKER', 'TOUR_DATA', 'hand_points', 'first_foreign_file',
+           'make_synthetic_islr', 'get_dataset']
 
 # %% ../nbs/01c_synth.ipynb #ba8e48a4
 def _face_template() -> np.ndarray:
@@ -47,13 +48,13 @@ def _face_template() -> np.ndarray:
     return np.concatenate([xy, z[:, None]], 1)
 
 
-_FACE = _face_template()
+FACE_TEMPLATE = _face_template()
 _LOWER_LIP = sorted(set(FACE_CONTOURS["lips_lower_outer"][1:-1] + FACE_CONTOURS["lips_lower_inner"][1:-1]))
 
 # %% ../nbs/01c_synth.ipynb #93f0f6c8
 # pose in body units: origin between the shoulders, shoulder width 1, y down; +x is the image right = the person's left
 # fmt: off
-_POSE_TEMPLATE = np.array([
+POSE_TEMPLATE = np.array([
     [0, -0.5], [0.05, -0.61], [0.08, -0.61], [0.11, -0.61], [-0.05, -0.61], [-0.08, -0.61],
     [-0.11, -0.61], [0.27, -0.55], [-0.27, -0.55], [0.06, -0.37], [-0.06, -0.37], [0.5, 0],
     [-0.5, 0], [0.62, 0.55], [-0.62, 0.55], [0.55, 1.0], [-0.55, 1.0], [0.57, 1.08],
@@ -64,7 +65,7 @@ _POSE_TEMPLATE = np.array([
 # fmt: on
 
 # %% ../nbs/01c_synth.ipynb #9b51ae13
-def _hand_points(curl: np.ndarray, angle: np.ndarray, mirror: bool) -> np.ndarray:
+def hand_points(curl: np.ndarray, angle: np.ndarray, mirror: bool) -> np.ndarray:
     """Hand landmarks `[T, 21, 3]` in hand units (wrist at 0, hand length ~1, fingers up), for per-frame finger
     `curl` `[T, 5]` and rotation `angle` `[T]`."""
     T = len(curl)
@@ -138,7 +139,7 @@ def _path(r: dict, u: np.ndarray) -> np.ndarray:
 def _draw_face(out: np.ndarray, r: dict, u: np.ndarray, to_img) -> None:
     "Write the face rows of `out` `[T, 543, 3]`: the template, moving with the head, the mouth opening as `r` says."
     T = len(u)
-    face = np.broadcast_to(_FACE, (T, 468, 3)).copy()
+    face = np.broadcast_to(FACE_TEMPLATE, (T, 468, 3)).copy()
     face[:, _LOWER_LIP, 1] += (r["mouth"] * np.abs(np.sin(np.pi * r["mouth_freq"] * u)))[:, None]
     head = np.array([0, -0.55]) + 0.02 * np.stack([np.sin(3 * u), np.cos(2 * u)], 1)
     out[:, :468, :2] = to_img(head[:, None] + 0.3 * face[..., :2])
@@ -151,11 +152,11 @@ def _draw_arms(out: np.ndarray, r: dict, u: np.ndarray, to_img, left: bool) -> s
     home, path = np.array(_HOMES[r["home"]]), _path(r, u)
     wrist = np.stack([-side * (home[0] + path[:, 0] + 0.1), home[1] + path[:, 1]], 1)  # a right hand: image left
     curl = (1 - u[:, None]) * r["curl0"] + u[:, None] * r["curl1"]
-    hand = _hand_points(curl, np.full(T, r["tilt"] * side), mirror=left)
+    hand = hand_points(curl, np.full(T, r["tilt"] * side), mirror=left)
     dom, other = ("left_hand", "right_hand") if left else ("right_hand", "left_hand")
     out[:, off[dom] : off[dom] + 21, :2] = to_img(wrist[:, None] + 0.42 * hand[..., :2])
     out[:, off[dom] : off[dom] + 21, 2] = 0.1 * hand[..., 2] - 0.02
-    pose = np.broadcast_to(_POSE_TEMPLATE, (T, 33, 2)).copy()
+    pose = np.broadcast_to(POSE_TEMPLATE, (T, 33, 2)).copy()
     wi = 15 if left else 16  # the dominant arm follows the wrist
     pose[:, wi] = wrist
     pose[:, wi - 2] = (pose[:, wi - 4] + wrist) / 2 + np.array([side * -0.12, 0.2])
@@ -163,7 +164,7 @@ def _draw_arms(out: np.ndarray, r: dict, u: np.ndarray, to_img, left: bool) -> s
     if r["two_hands"]:  # the other hand mirrors or holds still
         w2 = np.stack([-wrist[:, 0], wrist[:, 1]], 1) if r["sym"] else np.broadcast_to([side * 0.3, 0.7], (T, 2))
         curl2 = curl[:, ::-1] if r["sym"] else np.full((T, 5), 0.2)
-        h2 = _hand_points(curl2, np.full(T, -r["tilt"] * side), mirror=not left)
+        h2 = hand_points(curl2, np.full(T, -r["tilt"] * side), mirror=not left)
         out[:, off[other] : off[other] + 21, :2] = to_img(w2[:, None] + 0.42 * h2[..., :2])
         out[:, off[other] : off[other] + 21, 2] = 0.1 * h2[..., 2] - 0.02
         oi = 31 - wi
@@ -275,14 +276,14 @@ def _written_by_us(root: Path) -> set[str]:
     return files | {q.as_posix() for f in files for q in Path(f).parents if q != Path(".")}
 
 
-def _not_ours(root: Path, skip: str = "", ours: set[str] | None = None, rel: Path = Path(".")) -> Path | None:
+def first_foreign_file(root: Path, skip: str = "", ours: set[str] | None = None, rel: Path = Path(".")) -> Path | None:
     """The first file under `root` (by name, a folder's files before its subfolders), else empty folder, that the
     generator did not write; None when there is none. `skip`: our own partial folder."""
     ours = _written_by_us(root) if ours is None else ours
     with os.scandir(root / rel) as it:  # symbolic links count as files: never followed
         entries = sorted((e.is_dir(follow_symlinks=False), e.name) for e in it if e.name != skip)
     for is_dir, name in entries:
-        inner = _not_ours(root, "", ours, rel / name) if is_dir else None
+        inner = first_foreign_file(root, "", ours, rel / name) if is_dir else None
         if inner is not None or (rel / name).as_posix() not in ours:  # stops at the first: a big folder costs little
             return inner or root / rel / name
     return None
@@ -292,7 +293,7 @@ def _check_only_ours(root: Path, skip: str = "") -> None:
     "Refuse `root` when it is a file, or a folder holding anything that `make_synthetic_islr` did not write."
     if root.exists() and not root.is_dir():
         raise ValueError(f"{root} is a file, not a folder: give make_synthetic_islr a new or empty folder")
-    first = _not_ours(root, skip) if root.is_dir() else None
+    first = first_foreign_file(root, skip) if root.is_dir() else None
     if first is not None:
         raise ValueError(f"{root} holds {first}, which make_synthetic_islr did not write: refusing to overwrite or "
                          "delete it. Give a new or empty folder, or one holding only a synthetic dataset")

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from ..core import DATA_DIR, check_int
 from ..landmarks import TYPE_OFFSETS
-from ..synth import SYNTHETIC_MARKER, _FACE, _POSE_TEMPLATE, _hand_points, _not_ours
+from ..synth import SYNTHETIC_MARKER, FACE_TEMPLATE, POSE_TEMPLATE, hand_points, first_foreign_file
 from .data import CHAR_MAP_NAME, NUM_CHARS, TRAIN_CSV_COLUMNS, default_char_map, find_aslfr_dataset
 from .data import is_aslfr_dataset, write_aslfr_parquet, write_char_map
 
@@ -133,7 +133,7 @@ def _draw_hand(shape, hop, rise, p: dict, rng) -> tuple[np.ndarray, np.ndarray]:
     wx = p["home"][0] + p["drift"] * t + 0.06 * hop + 0.01 * np.sin(5 * t + rng.uniform(0, 6))
     wy = p["home"][1] - 0.1 * hop + 0.5 * rise
     wrist = np.stack([-side * wx, wy], 1)  # a right hand is on the image's left
-    hand = _hand_points(np.clip(shape[:, :5], 0, 1), shape[:, 5] * side, mirror=p["left_handed"])
+    hand = hand_points(np.clip(shape[:, :5], 0, 1), shape[:, 5] * side, mirror=p["left_handed"])
     pts = np.concatenate([wrist[:, None] + 0.42 * p["hand"] * hand[..., :2], 0.1 * hand[..., 2:] - 0.02], -1)
     return pts, wrist
 
@@ -141,7 +141,7 @@ def _draw_hand(shape, hop, rise, p: dict, rng) -> tuple[np.ndarray, np.ndarray]:
 def _pose_rows(wrist: np.ndarray, left: bool) -> np.ndarray:
     "Pose `[T, 33, 2]` in body units: the template, the dominant arm following the wrist (as in 01c)."
     side = -1.0 if left else 1.0
-    pose = np.broadcast_to(_POSE_TEMPLATE, (len(wrist), 33, 2)).copy()
+    pose = np.broadcast_to(POSE_TEMPLATE, (len(wrist), 33, 2)).copy()
     wi = 15 if left else 16
     pose[:, wi] = wrist
     pose[:, wi - 2] = (pose[:, wi - 4] + wrist) / 2 + np.array([side * -0.12, 0.2])
@@ -159,8 +159,8 @@ def _spell(ids, p: dict, rng, hold=(4, 7), trans=(2, 3), lost_rate: float = 0.04
     def to_img(q):  # body units -> image coordinates
         return p["centre"] + p["scale"] * q
 
-    out[:, :468, :2] = to_img(np.array([0, -0.55]) + 0.3 * _FACE[:, :2])
-    out[:, :468, 2] = _FACE[:, 2]
+    out[:, :468, :2] = to_img(np.array([0, -0.55]) + 0.3 * FACE_TEMPLATE[:, :2])
+    out[:, :468, 2] = FACE_TEMPLATE[:, 2]
     out[:, off["pose"] : off["pose"] + 33, :2] = to_img(_pose_rows(wrist, left))
     out[:, off["pose"] : off["pose"] + 33, 2] = -0.3
     dom, other = ("left_hand", "right_hand") if left else ("right_hand", "left_hand")
@@ -170,7 +170,7 @@ def _spell(ids, p: dict, rng, hold=(4, 7), trans=(2, 3), lost_rate: float = 0.04
     lost = (rng.random(T) < lost_rate) | (np.arange(T) < rng.integers(0, 3))
     hand[lost] = np.nan
     if rng.random() < 0.15:  # the other hand resting low, seen now and then
-        rest = _hand_points(np.full((T, 5), 0.3), np.zeros(T), mirror=not left)[..., :2]
+        rest = hand_points(np.full((T, 5), 0.3), np.zeros(T), mirror=not left)[..., :2]
         o = out[:, off[other] : off[other] + 21]
         o[..., :2], o[..., 2] = to_img(np.array([(1 if left else -1) * 0.45, 0.9]) + 0.4 * rest), -0.05
         o[rng.random(T) < 0.6] = np.nan
@@ -223,7 +223,7 @@ def _check_only_ours(root: Path, skip: str = "") -> None:
     "Refuse `root` when it is a file, or a folder holding anything that `make_synthetic_aslfr` did not write."
     if root.exists() and not root.is_dir():
         raise ValueError(f"{root} is a file, not a folder: give make_synthetic_aslfr a new or empty folder")
-    first = _not_ours(root, skip, _written_by_us(root)) if root.is_dir() else None
+    first = first_foreign_file(root, skip, _written_by_us(root)) if root.is_dir() else None
     if first is not None:
         raise ValueError(f"{root} holds {first}, which make_synthetic_aslfr did not write: refusing to overwrite or "
                          "delete it. Give a new or empty folder, or one holding only a synthetic ASLFR dataset")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from ..core import DATA_DIR, check_int
-from ..synth import SYNTHETIC_MARKER, _not_ours
+from ..synth import SYNTHETIC_MARKER, first_foreign_file
 from .data import (LABELS_NAME, ON_TARGET, SETI_DTYPE, SETI_SHAPE, SUBMISSION_NAME, cadence_path,
                                   find_seti_dataset, is_seti_dataset)
 
@@ -164,7 +164,7 @@ def _check_only_ours(root: Path, skip: str = "") -> None:
     "Refuse `root` when it is a file, or a folder holding anything make_synthetic_seti did not write."
     if root.exists() and not root.is_dir():
         raise ValueError(f"{root} is a file, not a folder: give make_synthetic_seti a new or empty folder")
-    first = _not_ours(root, skip, _written_by_us(root)) if root.is_dir() else None
+    first = first_foreign_file(root, skip, _written_by_us(root)) if root.is_dir() else None
     if first is not None:
         raise ValueError(f"{root} holds {first}, which make_synthetic_seti did not write: refusing to overwrite or "
                          "delete it. Give a new or empty folder, or one holding only a synthetic SETI dataset")

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 from ..core import check_int
-from ..synth import _not_ours
+from ..synth import first_foreign_file
 from .config import SETIConfig
 from .augment import color_jitter, dropout, transform
 from .data import (ON_TARGET, SETI_SHAPE, cadence_path, load_cadence, read_labels,
@@ -116,7 +116,7 @@ def write_seti_tfrecords(root: str | os.PathLike, out_dir: str | os.PathLike, cf
     if {k: done.get(k) for k in settings} == settings and all((out / f).is_file() for f in done["train_files"]):
         return _tfrec_result(out, done)  # already written from the same data with the same settings
     ours = {TFREC_MARKER, "train_files.csv", *done.get("train_files", []), *done.get("test_files", [])}
-    first = _not_ours(out, "", ours) if out.is_dir() else None
+    first = first_foreign_file(out, "", ours) if out.is_dir() else None
     if first is not None or (out.exists() and not out.is_dir()):
         raise ValueError(f"{out} holds {first or out}, which write_seti_tfrecords did not write: refusing to "
                          "overwrite it; give a new or empty folder")
