@@ -13,8 +13,8 @@ from .landmarks import FACE_CONTOURS, SIGN_MAP_NAME, TRAIN_COLUMNS, TYPE_OFFSETS
 from .data import find_dataset, is_islr_dataset, write_landmark_parquet
 
 # %% auto #0
-__all__ = ['FACE_TEMPLATE', 'POSE_TEMPLATE', 'SYNTHETIC_MARKER', 'TOUR_DATA', 'hand_points', 'first_foreign_file',
-           'make_synthetic_islr', 'get_dataset']
+__all__ = ['FACE_TEMPLATE', 'POSE_TEMPLATE', 'SYNTHETIC_MARKER', 'TOUR_DATA', 'hand_points', 'written_by_us',
+           'first_foreign_file', 'check_only_ours', 'swap_in', 'make_synthetic_islr', 'get_dataset']
 
 # %% ../nbs/01c_synth.ipynb #ba8e48a4
 def _face_template() -> np.ndarray:
@@ -263,23 +263,24 @@ def _write_dataset(out: Path, names: list[str], n_per_sign: int, n_participants:
 _LAYOUT = ("train_landmark_files", SIGN_MAP_NAME, SYNTHETIC_MARKER, "train.csv")  # train.csv, the "complete" mark, last
 
 
-def _written_by_us(root: Path) -> set[str]:
-    "Relative paths of what the generator wrote in `root` (see the rule above); empty without its synthetic.json."
+def written_by_us(root: Path, layout: tuple = _LAYOUT) -> set[str]:
+    """Relative paths of what a generator wrote in `root` (see the rule above); empty without its synthetic.json.
+    `layout`: the data folder, then the files, train.csv last (the fingerspelling generator of 14b passes its own)."""
     if not (root / SYNTHETIC_MARKER).is_file():
         return set()
-    files = set(_LAYOUT[1:])
+    files = set(layout[1:])
     try:
         listed = {Path(p).as_posix() for p in pd.read_csv(root / "train.csv", usecols=["path"]).path.astype(str)}
     except (OSError, ValueError):  # no readable train.csv: only the three names are ours
         listed = set()
-    files |= {p for p in listed if p.startswith(_LAYOUT[0] + "/")}
+    files |= {p for p in listed if p.startswith(layout[0] + "/")}
     return files | {q.as_posix() for f in files for q in Path(f).parents if q != Path(".")}
 
 
 def first_foreign_file(root: Path, skip: str = "", ours: set[str] | None = None, rel: Path = Path(".")) -> Path | None:
     """The first file under `root` (by name, a folder's files before its subfolders), else empty folder, that the
     generator did not write; None when there is none. `skip`: our own partial folder."""
-    ours = _written_by_us(root) if ours is None else ours
+    ours = written_by_us(root) if ours is None else ours
     with os.scandir(root / rel) as it:  # symbolic links count as files: never followed
         entries = sorted((e.is_dir(follow_symlinks=False), e.name) for e in it if e.name != skip)
     for is_dir, name in entries:
@@ -289,24 +290,26 @@ def first_foreign_file(root: Path, skip: str = "", ours: set[str] | None = None,
     return None
 
 
-def _check_only_ours(root: Path, skip: str = "") -> None:
-    "Refuse `root` when it is a file, or a folder holding anything that `make_synthetic_islr` did not write."
+def check_only_ours(root: Path, maker: str = "make_synthetic_islr", skip: str = "", written=written_by_us) -> None:
+    """Refuse `root` when it is a file, or a folder holding anything that `maker` did not write (`written(root)`:
+    the relative paths it wrote). The fingerspelling and SETI generators (14b, 15b) use it too."""
     if root.exists() and not root.is_dir():
-        raise ValueError(f"{root} is a file, not a folder: give make_synthetic_islr a new or empty folder")
-    first = first_foreign_file(root, skip) if root.is_dir() else None
+        raise ValueError(f"{root} is a file, not a folder: give {maker} a new or empty folder")
+    first = first_foreign_file(root, skip, written(root)) if root.is_dir() else None
     if first is not None:
-        raise ValueError(f"{root} holds {first}, which make_synthetic_islr did not write: refusing to overwrite or "
-                         "delete it. Give a new or empty folder, or one holding only a synthetic dataset")
+        raise ValueError(f"{root} holds {first}, which {maker} did not write: refusing to overwrite or "
+                         "delete it. Give a new or empty folder, or one holding only a dataset it wrote")
 
 # %% ../nbs/01c_synth.ipynb #e5ebd43b
-def _swap_in(new: Path, root: Path) -> None:
-    "Rename the finished dataset in `new` (a folder in `root`) into `root`; the old one (checked: ours) is deleted."
+def swap_in(new: Path, root: Path, layout: tuple = _LAYOUT) -> None:
+    """Rename the finished dataset in `new` (a folder in `root`) into `root`; the old one (checked: ours) is deleted.
+    `layout`: the top-level names, the one that marks a complete dataset last (14b and 15b pass their own)."""
     old = new / ".old"
     old.mkdir()
-    for name in reversed(_LAYOUT):  # the old train.csv first: from here on, `root` is not a complete dataset
+    for name in reversed(layout):  # the old train.csv first: from here on, `root` is not a complete dataset
         if os.path.lexists(root / name):
             (root / name).rename(old / name)
-    for name in _LAYOUT:  # the new train.csv last: complete again only when everything is in place
+    for name in layout:  # the new train.csv last: complete again only when everything is in place
         (new / name).rename(root / name)
     shutil.rmtree(new)  # the old files with it
 
@@ -324,15 +327,15 @@ def make_synthetic_islr(
     n_signs, n_per_sign = check_int(n_signs, "n_signs", 1), check_int(n_per_sign, "n_per_sign", 1)
     n_participants = check_int(n_participants, "n_participants", 1)
     names, root = _sign_names(n_signs, sign_map), Path(root)
-    _check_only_ours(root)
+    check_only_ours(root)
     made_root = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
     partial = root / f".partial-{secrets.token_hex(4)}"
     partial.mkdir()
     try:
         _write_dataset(partial, names, n_per_sign, n_participants, seed, progress)
-        _check_only_ours(root, skip=partial.name)  # again: nothing of the reader's appeared there while we wrote
-        _swap_in(partial, root)
+        check_only_ours(root, skip=partial.name)  # again: nothing of the reader's appeared there while we wrote
+        swap_in(partial, root)
     except BaseException:  # Ctrl-C too: no partial folder left behind
         shutil.rmtree(partial, ignore_errors=True)
         if made_root and not any(root.iterdir()):

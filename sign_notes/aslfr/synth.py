@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 from ..core import DATA_DIR, check_int
 from ..landmarks import TYPE_OFFSETS
-from ..synth import SYNTHETIC_MARKER, FACE_TEMPLATE, POSE_TEMPLATE, hand_points, first_foreign_file
+from ..synth import (SYNTHETIC_MARKER, FACE_TEMPLATE, POSE_TEMPLATE, check_only_ours, hand_points, swap_in,
+                              written_by_us)
 from .data import CHAR_MAP_NAME, NUM_CHARS, TRAIN_CSV_COLUMNS, default_char_map, find_aslfr_dataset
 from .data import is_aslfr_dataset, write_aslfr_parquet, write_char_map
 
@@ -208,37 +209,8 @@ _LAYOUT = ("train_landmarks", CHAR_MAP_NAME, SYNTHETIC_MARKER, "train.csv")  # t
 
 
 def _written_by_us(root: Path) -> set[str]:
-    "Relative paths of what `make_synthetic_aslfr` wrote in `root`; empty without its synthetic.json."
-    if not (root / SYNTHETIC_MARKER).is_file():
-        return set()
-    try:
-        listed = {Path(p).as_posix() for p in pd.read_csv(root / "train.csv", usecols=["path"]).path.astype(str)}
-    except (OSError, ValueError):
-        listed = set()
-    files = set(_LAYOUT[1:]) | {p for p in listed if p.startswith(_LAYOUT[0] + "/")}
-    return files | {q.as_posix() for f in files for q in Path(f).parents if q != Path(".")}
-
-
-def _check_only_ours(root: Path, skip: str = "") -> None:
-    "Refuse `root` when it is a file, or a folder holding anything that `make_synthetic_aslfr` did not write."
-    if root.exists() and not root.is_dir():
-        raise ValueError(f"{root} is a file, not a folder: give make_synthetic_aslfr a new or empty folder")
-    first = first_foreign_file(root, skip, _written_by_us(root)) if root.is_dir() else None
-    if first is not None:
-        raise ValueError(f"{root} holds {first}, which make_synthetic_aslfr did not write: refusing to overwrite or "
-                         "delete it. Give a new or empty folder, or one holding only a synthetic ASLFR dataset")
-
-
-def _swap_in(new: Path, root: Path) -> None:
-    "Rename the finished dataset in `new` (a folder in `root`) into `root`; the old one (checked: ours) is deleted."
-    old = new / ".old"
-    old.mkdir()
-    for name in reversed(_LAYOUT):
-        if os.path.lexists(root / name):
-            (root / name).rename(old / name)
-    for name in _LAYOUT:
-        (new / name).rename(root / name)
-    shutil.rmtree(new)
+    "Relative paths of what `make_synthetic_aslfr` wrote in `root` (01c's rule, with this layout)."
+    return written_by_us(root, _LAYOUT)
 
 # %% ../../nbs/14b_aslfr_synth.ipynb #c47cd35c
 GENERATOR_VERSION = 2  # written to synthetic.json: a dataset made by an older generator is made again
@@ -281,15 +253,15 @@ def make_synthetic_aslfr(
     settings = _settings(n_participants, n_phrases, seed, min_len, max_len, hold_frames, transition_frames,
                          per_file, lost_rate)
     root = Path(out_dir)
-    _check_only_ours(root)
+    check_only_ours(root, "make_synthetic_aslfr", written=_written_by_us)
     made_root = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
     partial = root / f".partial-{secrets.token_hex(4)}"
     partial.mkdir()
     try:
         _write_aslfr(partial, settings, progress)
-        _check_only_ours(root, skip=partial.name)  # again: nothing of the reader's appeared while we wrote
-        _swap_in(partial, root)
+        check_only_ours(root, "make_synthetic_aslfr", skip=partial.name, written=_written_by_us)  # again
+        swap_in(partial, root, _LAYOUT)
     except BaseException:  # Ctrl-C too: no partial folder left behind
         shutil.rmtree(partial, ignore_errors=True)
         if made_root and not any(root.iterdir()):

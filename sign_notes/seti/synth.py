@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from ..core import DATA_DIR, check_int
-from ..synth import SYNTHETIC_MARKER, first_foreign_file
+from ..synth import SYNTHETIC_MARKER, check_only_ours, swap_in
 from .data import (LABELS_NAME, ON_TARGET, SETI_DTYPE, SETI_SHAPE, SUBMISSION_NAME, cadence_path,
                                   find_seti_dataset, is_seti_dataset)
 
@@ -160,27 +160,6 @@ def _written_by_us(root: Path) -> set[str]:
     return files | {"test"} | {q.as_posix() for f in files for q in Path(f).parents if q != Path(".")}
 
 
-def _check_only_ours(root: Path, skip: str = "") -> None:
-    "Refuse `root` when it is a file, or a folder holding anything make_synthetic_seti did not write."
-    if root.exists() and not root.is_dir():
-        raise ValueError(f"{root} is a file, not a folder: give make_synthetic_seti a new or empty folder")
-    first = first_foreign_file(root, skip, _written_by_us(root)) if root.is_dir() else None
-    if first is not None:
-        raise ValueError(f"{root} holds {first}, which make_synthetic_seti did not write: refusing to overwrite or "
-                         "delete it. Give a new or empty folder, or one holding only a synthetic SETI dataset")
-
-# %% ../../nbs/15b_seti_synth.ipynb #1a104fef
-def _swap_in(new: Path, root: Path) -> None:
-    "Rename the finished dataset in `new` (a folder in `root`) into `root`; the old one (checked: ours) is deleted."
-    old = new / ".old"
-    old.mkdir()
-    for name in reversed(_SETI_LAYOUT):  # the old labels first: from here on, `root` is not a complete dataset
-        if os.path.lexists(root / name):
-            (root / name).rename(old / name)
-    for name in _SETI_LAYOUT:  # the new labels last
-        (new / name).rename(root / name)
-    shutil.rmtree(new)
-
 # %% ../../nbs/15b_seti_synth.ipynb #7b6f3c62
 def make_synthetic_seti(
     out_dir: str | os.PathLike, n: int, positive_rate: float = 0.1, seed: int = 0, n_test: int | None = None,
@@ -203,15 +182,15 @@ def make_synthetic_seti(
                          f"keep it <= {(SETI_SHAPE[2] - 20) / (CADENCE_ROWS - 1):.3f}")
     signal = dict(rfi_rate=rfi_rate, hard_rfi=hard_rfi, snr=list(snr), drift=list(drift), width=list(width))
     root = Path(out_dir)
-    _check_only_ours(root)
+    check_only_ours(root, "make_synthetic_seti", written=_written_by_us)
     made_root = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
     partial = root / f".partial-{secrets.token_hex(4)}"
     partial.mkdir()
     try:
         _write_seti(partial, n, n_test, positive_rate, seed, chi2_df, progress, **signal)
-        _check_only_ours(root, skip=partial.name)  # again: nothing of the reader's appeared while we wrote
-        _swap_in(partial, root)
+        check_only_ours(root, "make_synthetic_seti", skip=partial.name, written=_written_by_us)  # again
+        swap_in(partial, root, _SETI_LAYOUT)
     except BaseException:  # Ctrl-C too: no partial folder left behind
         shutil.rmtree(partial, ignore_errors=True)
         if made_root and not any(root.iterdir()):
