@@ -6,9 +6,10 @@
 from __future__ import annotations
 import glob, os, random, shutil, sys, warnings
 import numpy as np
+from .core import check_int
 
 # %% auto #0
-__all__ = ['DEVICES', 'seed_everything', 'detect_device', 'mixed_precision_policy', 'DeviceStrategy', 'get_strategy']
+__all__ = ['DEVICES', 'seed_everything', 'detect_device', 'mixed_precision_policy', 'DeviceStrategy', 'get_strategy', 'split_cpu']
 
 # %% ../nbs/02_device.ipynb #c8e0d22d
 def seed_everything(seed: int = 42) -> int:
@@ -113,12 +114,35 @@ def get_strategy(device: str = "auto", verbose: bool = True) -> DeviceStrategy:
     gpus = [] if want == "CPU" else tf.config.list_logical_devices("GPU")
     if want == "GPU" and not gpus:
         say("no GPU found; using the CPU")
+    cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
     if len(gpus) > 1:
         strategy = tf.distribute.MirroredStrategy()
     elif gpus:
         strategy = tf.distribute.get_strategy()
+    elif len(cpus) > 1:  # the CPU split by `split_cpu`: one replica per logical CPU
+        strategy = tf.distribute.MirroredStrategy(cpus, cross_device_ops=tf.distribute.ReductionToOneDevice())
     else:
         strategy = tf.distribute.OneDeviceStrategy("/cpu:0") if want == "CPU" else tf.distribute.get_strategy()
     dev = "GPU" if gpus else "CPU"
     say(f"{dev}: {strategy.num_replicas_in_sync} replica(s)")
     return DeviceStrategy(strategy, strategy.num_replicas_in_sync, False, dev, mixed_precision_policy(dev))
+
+# %% ../nbs/02_device.ipynb #5b1d0a02
+def split_cpu(n: int) -> int:
+    """Split the physical CPU into `n` logical devices (`/cpu:0` ... `/cpu:{n-1}`), so that a `MirroredStrategy`
+    runs `n` replicas on it; returns the replica count. Call it before TensorFlow initialises its devices."""
+    n = check_int(n, "n", minimum=1)
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(n)])
+    except RuntimeError as e:  # TF refuses once its devices exist: fine if they are already what was asked for
+        have = len(tf.config.list_logical_devices("CPU"))
+        if have == n:
+            return n
+        raise RuntimeError(
+            f"split_cpu({n}) came too late: TensorFlow has already initialised its devices ({have} logical CPU(s)). "
+            "Call split_cpu first, in a fresh process, before anything creates a tensor, a model or a strategy"
+        ) from e
+    return len(tf.config.list_logical_devices("CPU"))

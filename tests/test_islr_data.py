@@ -700,8 +700,20 @@ def test_interrupted_overwrite_keeps_the_old_conversion(tiny, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         write_tfrecords(root, out, n_folds=3, shard_size=2, n_workers=1, overwrite=True, progress=False)
     assert snapshot(out) == before  # the old conversion, complete and untouched
-    assert sorted(p.name for p in out.parent.iterdir()) == ["src", "tfr"]  # no partial folder left behind
     assert count_data_items(files) == 6
+    (partial,) = [p for p in out.parent.iterdir() if p.name.startswith(".tfr.partial-")]  # kept, to resume from
+    assert len(list(partial.glob("fold*.done.json"))) == 2 and len(list(partial.glob("fold*.tfrecords"))) == 2
+
+    # issue 16: the same call again resumes: only the 3rd shard is written, then the conversion is complete
+    calls.clear()
+    monkeypatch.setattr(tfrecord_mod, "_write_shard", lambda job: calls.append(job) or write_shard(job))
+    resumed = write_tfrecords(root, out, n_folds=3, shard_size=2, n_workers=1, overwrite=True, progress=False)
+    assert [(j["fold"], j["shard"]) for j in calls] == [(2, 0)]
+    assert count_data_items(resumed) == 6 and len(resumed) == 3 and not partial.exists()
+    assert not list(out.glob("*.done.json"))
+    whole = write_tfrecords(root, out.parent / "whole", n_folds=3, shard_size=2, n_workers=1, progress=False)
+    assert [f.read_bytes() for f in resumed] == [f.read_bytes() for f in whole]  # as if never interrupted
+    assert (out / "folds.csv").read_text() == (out.parent / "whole" / "folds.csv").read_text()
 
     monkeypatch.setattr(tfrecord_mod, "_write_shard", write_shard)
     replace, moved = os.replace, []

@@ -234,7 +234,7 @@ def test_train_stgcn_main_says_which_epoch_and_where(tmp_path):
     root = make_synthetic_fsd(tmp_path / "fsd", n_classes=2, n_per_class=8, T=16, seed=0)
     res = train_stgcn_main(data_root=root, out_dir=tmp_path / "run", preset="quick", progress=False)
     hist = json.loads((tmp_path / "run" / "history.json").read_text())
-    assert sorted(res) == ["best_epoch", "checkpoint", "epochs", "seconds", "val_accuracy"]
+    assert sorted(res) == ["best_epoch", "checkpoint", "epochs", "nproc", "seconds", "val_accuracy"]
     assert res["best_epoch"] == hist["best_epoch"] and 1 <= res["best_epoch"] <= res["epochs"]
     assert res["checkpoint"] == str(tmp_path / "run" / "best_model.pdparams")
     assert Path(res["checkpoint"]).exists()

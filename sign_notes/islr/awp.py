@@ -34,10 +34,17 @@ class AWP(keras.Model):
         return loss, y_pred, [tf.convert_to_tensor(g) for g in grads]
 
 # %% ../../nbs/10c_islr_awp.ipynb #5fb52047
+def _whole_batch(grads: list) -> list:
+    "Under several replicas each holds its slice's gradient; the sum over replicas is the whole batch's (ours)."
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return grads
+    return ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)  # each replica's loss is already scaled by 1/replicas
+
+
 @patch_to(AWP)
-def adversarial_loss_and_gradients(self, x, y, sample_weight=None):
-    "Perturb, second pass, restore exactly: (loss, y_pred, gradients) at the perturbed weights."
-    loss, y_pred, grads = self.loss_and_gradients(x, y, sample_weight)
+def perturbed_pass(self, x, y, sample_weight, grads):
+    "Step each perturbed tensor by `delta * g / ||g||`, second pass, restore exactly: (loss, y_pred, gradients)."
     variables, idx = self.trainable_variables, self.adversarial_indices()
     backup = [tf.identity(variables[i].value) for i in idx]
     for i in idx:
@@ -47,6 +54,13 @@ def adversarial_loss_and_gradients(self, x, y, sample_weight=None):
     for i, b in zip(idx, backup):
         variables[i].assign(b)
     return loss, y_pred, grads
+
+
+@patch_to(AWP)
+def adversarial_loss_and_gradients(self, x, y, sample_weight=None):
+    "First pass, then the perturbed one along the whole batch's gradient: (loss, y_pred, gradients) perturbed."
+    loss, y_pred, grads = self.loss_and_gradients(x, y, sample_weight)
+    return self.perturbed_pass(x, y, sample_weight, _whole_batch(grads))
 
 # %% ../../nbs/10c_islr_awp.ipynb #4e2760a5
 def _unscale_for_distribution(loss):
@@ -61,10 +75,12 @@ def train_step(self, data):
     if self.start_step <= 0:
         loss, y_pred, grads = self.adversarial_loss_and_gradients(x, y, sample_weight)
     else:
+        loss, y_pred, grads = self.loss_and_gradients(x, y, sample_weight)
+        direction = _whole_batch(grads)  # outside the cond: replicas cannot meet inside one (ours)
         loss, y_pred, grads = tf.cond(
             self.optimizer.iterations < self.start_step,
-            lambda: self.loss_and_gradients(x, y, sample_weight),
-            lambda: self.adversarial_loss_and_gradients(x, y, sample_weight),
+            lambda: (loss, y_pred, grads),
+            lambda: self.perturbed_pass(x, y, sample_weight, direction),
         )
     self.optimizer.apply(grads, self.trainable_variables)
     for m in self.metrics:

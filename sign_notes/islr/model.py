@@ -59,7 +59,7 @@ class LateDropout(layers.Layer):
             dtype="int64",
             initializer="zeros",
             trainable=False,
-            aggregation="only_first_replica",
+            aggregation="none",  # ours: each replica adds 1 to its own copy (see the text above)
             name="train_counter",
         )
 

@@ -241,8 +241,12 @@ def _records(job: dict, done: list, skipped: list):
         yield serialize_example(x, sign)
 
 
+def _done_marker(job: dict) -> Path:
+    return Path(job["out_dir"]) / f"fold{job['fold']}-{job['shard']}.done.json"
+
+
 def _write_shard(job: dict) -> dict:
-    "Worker: write one shard's sequences to `fold{f}-{s}-{count}.tfrecords`; returns what it did."
+    "Worker: write one shard's sequences to `fold{f}-{s}-{count}.tfrecords`, then its `.done.json`; returns it."
     out = Path(job["out_dir"])
     tmp = out / f"fold{job['fold']}-{job['shard']}.tfrecords.tmp"
     done, skipped = [], []
@@ -253,13 +257,15 @@ def _write_shard(job: dict) -> dict:
         os.replace(tmp, file)
     else:
         tmp.unlink()
-    return dict(
+    result = dict(
         file=None if file is None else str(file),
         done=done,
         skipped=skipped,
         n=len(job["items"]),
         frameworks=[m for m in ("tensorflow", "keras", "paddle") if m in sys.modules],
     )
+    _done_marker(job).write_text(json.dumps(result))  # last: a shard with this marker is finished (resume skips it)
+    return result
 
 # %% ../../nbs/08c_islr_tfrecord.ipynb #06c597e2
 def _shard_jobs(folds: pd.DataFrame, root, out_dir, sign_map: dict, shard_size: int, seed: int, compresslevel: int):
@@ -275,22 +281,38 @@ def _shard_jobs(folds: pd.DataFrame, root, out_dir, sign_map: dict, shard_size: 
     return jobs
 
 
+def _finished(job: dict) -> dict | None:
+    "The result of a shard an earlier, interrupted run finished (its `.done.json` and its file are there), or None."
+    marker = _done_marker(job)
+    if not marker.exists():
+        return None
+    result = json.loads(marker.read_text())
+    if result["file"] is not None:
+        result["file"] = str(Path(job["out_dir"]) / Path(result["file"]).name)  # the folder as it is now
+        if not os.path.isfile(result["file"]):
+            return None
+    return result
+
+
 def _run_jobs(jobs: list, n_workers: int, total: int, progress: bool) -> list[dict]:
-    "`_write_shard` of every job: here when `n_workers` is 1, else in `n_workers` spawned processes."
+    "`_write_shard` of every job not finished before: here when `n_workers` is 1, else in that many spawned processes."
     from concurrent.futures import ProcessPoolExecutor, as_completed
     import multiprocessing as mp
     from tqdm.auto import tqdm
 
-    results = []
+    results = [r for r in map(_finished, jobs) if r is not None]
+    todo = [job for job in jobs if _finished(job) is None]
+    if results and progress:
+        print(f"resuming: {len(results)} of {len(jobs)} shard(s) were finished by an earlier run")
     desc = f"TFRecords ({n_workers} worker{'s' if n_workers > 1 else ''})"
-    with tqdm(total=total, desc=desc, unit="seq", disable=not progress) as bar:
+    with tqdm(total=total, initial=sum(r["n"] for r in results), desc=desc, unit="seq", disable=not progress) as bar:
         if n_workers == 1:
-            for job in jobs:
+            for job in todo:
                 results.append(_write_shard(job))
                 bar.update(results[-1]["n"])
         else:
             with ProcessPoolExecutor(n_workers, mp_context=mp.get_context("spawn")) as pool:
-                for fut in as_completed([pool.submit(_write_shard, job) for job in jobs]):
+                for fut in as_completed([pool.submit(_write_shard, job) for job in todo]):
                     results.append(fut.result())
                     bar.update(results[-1]["n"])
     return results
@@ -377,7 +399,9 @@ def write_tfrecords(
     files. `reuse`: return a checked conversion of the same train.csv, sign map and settings already in `out_dir`.
 
     `n_workers` processes (default: one per core; 1 runs in this process) write shards of `shard_size` sequences.
-    In a script, call it under `if __name__ == "__main__":`: spawned workers re-import the main module."""
+    In a script, call it under `if __name__ == "__main__":`: spawned workers re-import the main module.
+    Interrupted, it resumes: the same call again skips the shards already written (kept in a hidden folder beside
+    `out_dir`, `.<name>.partial-<key>`, until the conversion is complete)."""
     from sign_notes.data import read_train_csv, read_sign_map
 
     root, out_dir = Path(root), Path(out_dir)
@@ -396,17 +420,18 @@ def write_tfrecords(
     if old and not overwrite:
         raise FileExistsError(f"{out_dir} holds {len(old)} TFRecord file(s) already; overwrite=True replaces them")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    build = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}-{os.urandom(4).hex()}"  # beside `out_dir`
-    build.mkdir()
-    try:
-        jobs = _shard_jobs(folds, root, build, sign_map, shard_size, seed, compresslevel)
-        n_workers = max(1, min(n_workers or os.cpu_count() or 1, len(jobs)))
-        results = _run_jobs(jobs, n_workers, len(folds), progress)
-        info = dict(source=str(root), key=key, n_folds=n_folds, shard_size=shard_size, workers=n_workers)
-        _write_index(build, folds, results, sign_map, info)
-        return _swap_in(build, out_dir)
-    finally:
-        shutil.rmtree(build, ignore_errors=True)  # our own temporary folder (empty after the swap)
+    build = out_dir.parent / f".{out_dir.name}.partial-{key[:16]}"  # beside `out_dir`; the same for a rerun
+    build.mkdir(exist_ok=True)
+    jobs = _shard_jobs(folds, root, build, sign_map, shard_size, seed, compresslevel)
+    n_workers = max(1, min(n_workers or os.cpu_count() or 1, len(jobs)))
+    results = _run_jobs(jobs, n_workers, len(folds), progress)  # interrupted: `build` stays, to resume from
+    info = dict(source=str(root), key=key, n_folds=n_folds, shard_size=shard_size, workers=n_workers)
+    for marker in build.glob("fold*.done.json"):
+        marker.unlink()  # every shard is done: the index below says it all
+    _write_index(build, folds, results, sign_map, info)
+    files = _swap_in(build, out_dir)
+    shutil.rmtree(build, ignore_errors=True)  # our own folder, empty after the swap
+    return files
 
 # %% ../../nbs/08c_islr_tfrecord.ipynb #67fd76a2
 def decode_tfrec(record_bytes):

@@ -6,7 +6,8 @@
 from __future__ import annotations
 import json, time
 from pathlib import Path
-from ..core import RUNS_DIR
+import paddle
+from ..core import RUNS_DIR, check_int
 from ..data import is_islr_dataset
 from ..device import seed_everything
 from ..fsd import load_fsd, make_synthetic_fsd
@@ -17,6 +18,7 @@ from sign_notes.stgcn.train import (
     STGCNConfig,
     STGCNSignsConfig,
     model_from_run,
+    shard_loader,
     train_stgcn,
     valid_accuracy,
     write_run_config,
@@ -27,13 +29,17 @@ __all__ = ['train_stgcn_main', 'train_islr_stgcn']
 
 # %% ../../nbs/06b_stgcn_pipeline.ipynb #d0fe2f2e
 def _fit_and_record(model_cfg: dict, train_dl, valid_dl, cfg, out_dir: Path, progress: bool, desc: str, **info):
-    "Build STGCN_framework(**model_cfg), write config.json, train with `cfg`, write history.json; returns the history."
+    """Build STGCN_framework(**model_cfg), write config.json, train with `cfg`, write history.json; returns the history.
+    In a data-parallel run every process trains; process 0 writes."""
     model = STGCN_framework(**model_cfg)
-    write_run_config(out_dir, model_cfg, window_size=cfg.window_size, num_person=1, **info)
+    lead = paddle.distributed.get_rank() == 0
+    if lead:
+        write_run_config(out_dir, model_cfg, window_size=cfg.window_size, num_person=1, **info)
     hist = train_stgcn(
         model, train_dl, valid_dl, epochs=cfg.epochs, lr=cfg.lr, out_dir=out_dir, progress=progress, desc=desc
     )
-    (out_dir / "history.json").write_text(json.dumps(hist, indent=1))
+    if lead:
+        (out_dir / "history.json").write_text(json.dumps(hist, indent=1))
     return hist
 
 # %% ../../nbs/06b_stgcn_pipeline.ipynb #1cb52737
@@ -47,19 +53,34 @@ def _synthetic_fsd_root(out_dir: Path, cfg: STGCNConfig) -> Path:
         make_synthetic_fsd(root, **want)
     return root
 
+# %% ../../nbs/06b_stgcn_pipeline.ipynb #6b0a0001
+def _fsd_worker(model_cfg: dict, root: str, cfg: STGCNConfig, out_dir: str, progress: bool, desc: str, info: dict):
+    "One process of a data-parallel run, started by `paddle.distributed.spawn`: trains on its share of every batch."
+    paddle.distributed.init_parallel_env()  # joins the others (gloo on CPU, NCCL on GPUs)
+    seed_everything(cfg.seed)  # the same initial weights everywhere (DataParallel also copies process 0's)
+    train_dl, valid_dl = make_fsd_loaders(root, cfg.window_size, cfg.batch_size, in_channels=2)
+    _fit_and_record(model_cfg, shard_loader(train_dl), valid_dl, cfg, Path(out_dir), progress, desc, **info)
+
 # %% ../../nbs/06b_stgcn_pipeline.ipynb #99895975
 def train_stgcn_main(
-    quick: bool = False, data_root=None, out_dir=RUNS_DIR / "stgcn", preset: str | None = None, progress: bool = True
+    quick: bool = False,
+    data_root=None,
+    out_dir=RUNS_DIR / "stgcn",
+    preset: str | None = None,
+    progress: bool = True,
+    nproc: int = 1,
+    **overrides,
 ) -> dict:
     """Train ST-GCN on FSD skeletons: the real folder `data_root` (train_data.npy + train_label.npy) or synthetic.
 
     preset: an `STGCNConfig` preset, 'quick' | 'small' | 'full' (default: 'quick' if quick else 'full', the
-    original's settings). Writes config.json, history.json and best_model.pdparams to out_dir. Returns a dict:
-    "val_accuracy" (the BEST epoch's checkpoint, reloaded and scored on the validation split, not the last epoch's),
-    "best_epoch" (which epoch that is, 1-based), "checkpoint" (the path of its best_model.pdparams), "epochs" (of
-    the run) and "seconds"."""
-    preset = preset or ("quick" if quick else "full")
-    cfg, t0 = STGCNConfig.preset(preset), time.perf_counter()
+    original's settings); `overrides`: its fields to change (e.g. epochs=2). nproc > 1: that many processes on this
+    machine (`paddle.distributed.spawn`), each with `batch_size / nproc` clips of every batch. Writes config.json,
+    history.json and best_model.pdparams to out_dir. Returns a dict: "val_accuracy" (the BEST epoch's checkpoint,
+    reloaded and scored on the validation split, not the last epoch's), "best_epoch" (which epoch that is, 1-based),
+    "checkpoint" (the path of its best_model.pdparams), "epochs" (of the run), "nproc" and "seconds"."""
+    preset, nproc = preset or ("quick" if quick else "full"), check_int(nproc, "nproc", minimum=1)
+    cfg, t0 = STGCNConfig.preset(preset, **overrides), time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed)
@@ -69,15 +90,21 @@ def train_stgcn_main(
         raise FileNotFoundError(f"no train_label.npy in {root}: training needs labels")
     train_dl, valid_dl = make_fsd_loaders(root, cfg.window_size, cfg.batch_size, in_channels=2)
     model_cfg = dict(num_classes=int(labels.max()) + 1, in_channels=2, layout="fsd10", base_channels=cfg.base_channels)
-    hist = _fit_and_record(
-        model_cfg, train_dl, valid_dl, cfg, out_dir, progress, f"ST-GCN {preset}", preset=preset, data_root=str(root)
-    )
+    info, desc = dict(preset=preset, data_root=str(root), nproc=nproc), f"ST-GCN {preset}"
+    if nproc == 1:
+        hist = _fit_and_record(model_cfg, train_dl, valid_dl, cfg, out_dir, progress, desc, **info)
+    else:
+        shard_loader(train_dl, num_replicas=nproc, rank=0)  # refuses a batch that does not split, before starting
+        args = (model_cfg, str(root), cfg, str(out_dir), progress, desc, info)
+        paddle.distributed.spawn(_fsd_worker, args=args, nprocs=nproc)
+        hist = json.loads((out_dir / "history.json").read_text())
     acc = valid_accuracy(model_from_run(out_dir), valid_dl)
     return {
         "val_accuracy": float(acc),
         "best_epoch": int(hist["best_epoch"]),
         "checkpoint": hist["checkpoint"],
         "epochs": int(cfg.epochs),
+        "nproc": nproc,
         "seconds": round(time.perf_counter() - t0, 2),
     }
 

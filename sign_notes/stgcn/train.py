@@ -16,7 +16,7 @@ from .model import STGCN_framework
 
 # %% auto #0
 __all__ = ['STGCNRunConfig', 'STGCNConfig', 'STGCNSignsConfig', 'seed_optimizer', 'evaluate', 'valid_accuracy', 'save_checkpoint',
-           'load_checkpoint', 'write_run_config', 'model_from_run', 'train_stgcn', 'plot_stgcn_history']
+           'load_checkpoint', 'write_run_config', 'model_from_run', 'train_stgcn', 'plot_stgcn_history', 'shard_loader']
 
 # %% ../../nbs/06_stgcn_train.ipynb #17b5d1a0
 @dataclass
@@ -141,10 +141,23 @@ def model_from_run(out_dir) -> nn.Layer:
     return model
 
 # %% ../../nbs/06_stgcn_train.ipynb #b1654c62
+def _over_processes(*values: float) -> list[float]:
+    "The sums of `values` over the processes of a data-parallel run; themselves in a single process."
+    if paddle.distributed.get_world_size() == 1:
+        return [float(v) for v in values]
+    t = paddle.to_tensor([float(v) for v in values], dtype="float64")
+    paddle.distributed.all_reduce(t)  # sum
+    return t.numpy().tolist()
+
+
 def _train_epoch(model: nn.Layer, loader, opt, loss_fn, bar, epoch: int = 1) -> tuple[float, float]:
-    """One pass over `loader` with the optimiser `opt`; returns the epoch's (mean loss, accuracy). A batch holding
-    NaN or inf is refused before the model sees it: in train mode, data_bn would fold it into its running mean."""
+    """One pass over `loader` with the optimiser `opt`; returns the epoch's (mean loss, accuracy), over every process
+    of a data-parallel run. A batch holding NaN or inf is refused before the model sees it: in train mode, data_bn
+    would fold it into its running mean."""
     model.train()
+    sampler = getattr(loader, "batch_sampler", None)
+    if hasattr(sampler, "set_epoch"):  # DistributedBatchSampler: each epoch's order, the same on every process
+        sampler.set_epoch(epoch)
     total, correct, n = 0.0, 0, 0
     for i, (x, y) in enumerate(loader):
         bad = int((~paddle.isfinite(x)).sum())
@@ -155,7 +168,7 @@ def _train_epoch(model: nn.Layer, loader, opt, loss_fn, bar, epoch: int = 1) -> 
             )
         logits = model(x)
         loss = loss_fn(logits, y)
-        loss.backward()
+        loss.backward()  # under paddle.DataParallel: the gradients are averaged over the processes here
         opt.step()
         opt.clear_grad()
         b = int(y.shape[0])
@@ -163,6 +176,7 @@ def _train_epoch(model: nn.Layer, loader, opt, loss_fn, bar, epoch: int = 1) -> 
         n += b
         correct += int((logits.argmax(-1) == y).sum())
         bar.update(1)
+    total, correct, n = _over_processes(total, correct, n)
     return total / n, correct / n
 
 # %% ../../nbs/06_stgcn_train.ipynb #3e4e3d00
@@ -182,20 +196,23 @@ def train_stgcn(
 
     Saves the best weights (highest validation accuracy; the last epoch without a valid_loader) to
     out_dir/best_model.pdparams when out_dir is given. A batch holding NaN or inf stops the run with a ValueError
-    naming it (batch and epoch). Returns the history: lists 'epoch', 'lr', 'train_loss',
+    naming it (batch and epoch). Launched on several processes (see `shard_loader`), it trains a
+    `paddle.DataParallel` copy on each. Returns the history: lists 'epoch', 'lr', 'train_loss',
     'train_acc', 'val_loss', 'val_acc', and 'best_epoch', 'best_val_acc', 'seconds', 'checkpoint'."""
     epochs = check_int(epochs, "epochs", minimum=1)
+    lead = paddle.distributed.get_rank() == 0  # in a data-parallel run only process 0 saves and shows progress
+    net = paddle.DataParallel(model) if paddle.distributed.get_world_size() > 1 else model
     if len(train_loader) == 0:
         raise ValueError("the training loader is empty (fewer clips than one batch?)")
     scheduler, opt = seed_optimizer(model, lr, epochs, momentum, weight_decay)
     loss_fn = nn.CrossEntropyLoss()
     hist = {k: [] for k in ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc")}
     hist.update(best_epoch=None, best_val_acc=None, seconds=0.0, checkpoint=None)
-    ckpt = Path(out_dir) / "best_model.pdparams" if out_dir is not None else None
+    ckpt = Path(out_dir) / "best_model.pdparams" if out_dir is not None and lead else None
     best, t0 = -1.0, time.perf_counter()
-    bar = tqdm(total=epochs * len(train_loader), desc=desc, disable=not progress, mininterval=1.0)
+    bar = tqdm(total=epochs * len(train_loader), desc=desc, disable=not (progress and lead), mininterval=1.0)
     for epoch in range(1, epochs + 1):
-        train_loss, train_acc = _train_epoch(model, train_loader, opt, loss_fn, bar, epoch)
+        train_loss, train_acc = _train_epoch(net, train_loader, opt, loss_fn, bar, epoch)
         hist["epoch"].append(epoch)
         hist["lr"].append(float(scheduler.get_lr()))
         hist["train_loss"].append(train_loss)
@@ -242,3 +259,20 @@ def plot_stgcn_history(hist: dict, title: str = ""):
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+# %% ../../nbs/06_stgcn_train.ipynb #6d0a0002
+def shard_loader(loader, shuffle: bool | None = None, num_replicas: int | None = None, rank: int | None = None):
+    """`loader` as this process's share of each of its batches: a `DistributedBatchSampler` over `loader.dataset`
+    with `batch_size / processes` clips a step (shuffled if `loader` was, unless `shuffle` says). One process: all of
+    each batch, in the sampler's order. `num_replicas`, `rank`: default the running job's."""
+    world = paddle.distributed.get_world_size() if num_replicas is None else check_int(num_replicas, "num_replicas", 1)
+    batch_size, drop_last = loader.batch_sampler.batch_size, loader.batch_sampler.drop_last
+    if batch_size % world:
+        raise ValueError(f"batch_size {batch_size} does not split evenly over {world} processes")
+    if shuffle is None:
+        shuffle = isinstance(getattr(loader.batch_sampler, "sampler", None), paddle.io.RandomSampler)
+    sampler = paddle.io.DistributedBatchSampler(
+        loader.dataset, batch_size=batch_size // world, num_replicas=world, rank=rank, shuffle=shuffle,
+        drop_last=drop_last,
+    )
+    return paddle.io.DataLoader(loader.dataset, batch_sampler=sampler, num_workers=loader.num_workers)
