@@ -42,8 +42,8 @@ def _json_line(d: dict):
 
 # %% auto #0
 __all__ = ['GIT_URL', 'TOUR_DIR', 'USER_ERRORS', 'MissingFramework', 'cmd_synth', 'cmd_stats', 'cmd_animate', 'cmd_train_stgcn',
-           'cmd_train_islr', 'cmd_predict', 'cmd_tour', 'cmd_synth_fingerspelling', 'cmd_train_fingerspelling',
-           'cmd_spell', 'cmd_synth_seti', 'cmd_train_seti', 'build_parser', 'main']
+           'cmd_train_islr', 'cmd_tfrecords', 'cmd_predict', 'cmd_tour', 'cmd_synth_fingerspelling',
+           'cmd_train_fingerspelling', 'cmd_spell', 'cmd_synth_seti', 'cmd_train_seti', 'build_parser', 'main']
 
 # %% ../nbs/12_cli.ipynb #60018c59
 def _debug() -> bool:
@@ -130,11 +130,11 @@ def _say_synthetic(a, what: str):
 
 
 def cmd_train_stgcn(a):
-    "Train ST-GCN (Paddle) on synthetic or real FSD data; print a JSON line."
+    "Train ST-GCN (Paddle) on synthetic or real FSD data, in `--nproc` data-parallel processes; print a JSON line."
     train_stgcn_main = _load_entry_point("sign_notes.stgcn.pipeline", "train_stgcn_main", "paddle", "paddle")
     _say_synthetic(a, "skeletons")
     out = {} if a.out is None else {"out_dir": a.out}  # else the trainer's own default folder
-    _json_line(train_stgcn_main(quick=a.quick, data_root=a.data, **out))
+    _json_line(train_stgcn_main(quick=a.quick, data_root=a.data, nproc=a.nproc, **out))
 
 
 def cmd_train_islr(a):
@@ -142,6 +142,15 @@ def cmd_train_islr(a):
     train_islr_main = _load_entry_point("sign_notes.islr.pipeline", "train_islr_main", "tensorflow", "tf")
     _say_synthetic(a, "signs")
     _json_line(train_islr_main(quick=a.quick, data_dir=a.data, out_dir=a.out, arch=a.arch))
+
+# %% ../nbs/12_cli.ipynb #dd403bac
+def cmd_tfrecords(a):
+    "Convert a Kaggle-layout ISLR dataset to the 1st-place GZIP TFRecords, in `--workers` processes; JSON line."
+    write_tfrecords = _load_entry_point("sign_notes.islr.tfrecord", "write_tfrecords", "tensorflow", "tf")
+    t0 = time.time()
+    files = write_tfrecords(a.data, a.out, n_folds=a.folds, shard_size=a.shard_size, n_workers=a.workers,
+                            limit=a.limit, overwrite=a.overwrite, progress=not a.no_progress, reuse=True)
+    _json_line({"out_dir": str(a.out), "files": len(files), "workers": a.workers, "seconds": time.time() - t0})
 
 # %% ../nbs/12_cli.ipynb #7817164c
 def _find_model(model) -> Path:
@@ -340,13 +349,14 @@ def _add_data_commands(sub):
 
 # %% ../nbs/12_cli.ipynb #462b9a83
 def _add_model_commands(sub):
-    "`train-stgcn` (Paddle), `train-islr`, `predict` and `tour` (TensorFlow)."
+    "`train-stgcn` (Paddle), `train-islr`, `tfrecords`, `predict` and `tour` (TensorFlow)."
     quick = "the small CI-size preset (a few minutes on a CPU)"
     s = _command(sub, "train-stgcn", cmd_train_stgcn, "train ST-GCN (PaddlePaddle) on FSD-style skeletons")
     s.add_argument("--quick", action="store_true", help=quick)
     s.add_argument("--data", default=None, help="a folder with train_data.npy and train_label.npy "
                    "(default: synthetic skeletons)")
     s.add_argument("--out", default=None, help=f"output folder (default: the trainer's own, under {RUNS_DIR})")
+    s.add_argument("--nproc", type=_at_least(1), default=1, help="data-parallel processes (paddle.distributed.spawn)")
 
     s = _command(sub, "train-islr", cmd_train_islr, "train an ISLR model (TensorFlow): 1st-place or transformer")
     s.add_argument("--quick", action="store_true", help=quick)
@@ -355,6 +365,16 @@ def _add_model_commands(sub):
     s.add_argument("--data", default=None, help="a Kaggle-layout dataset folder (default: synthetic signs)")
     s.add_argument("--out", default=ISLR_RUNS_DIR, help="output folder: model.keras (the transformer: "
                    "model.weights.h5), model.tflite, the sign map, result.json")
+
+    s = _command(sub, "tfrecords", cmd_tfrecords, "convert a Kaggle-layout ISLR dataset to GZIP TFRecords by fold")
+    s.add_argument("data", help="a Kaggle-layout dataset folder (train.csv, train_landmark_files/, sign map)")
+    s.add_argument("--out", required=True, help="output folder for the fold*.tfrecords files")
+    s.add_argument("--workers", type=_at_least(1), default=None, help="writer processes (default: one a core)")
+    s.add_argument("--folds", type=_at_least(2), default=5, help="participant folds")
+    s.add_argument("--shard-size", type=_at_least(1), default=1000, help="sequences a file")
+    s.add_argument("--limit", type=_at_least(1), default=None, help="convert at most this many sequences")
+    s.add_argument("--overwrite", action="store_true", help="replace TFRecords already in --out")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     s = _command(sub, "predict", cmd_predict, "top-k signs for a Kaggle parquet file, from a TFLite model")
     s.add_argument("path", help="a Kaggle landmark .parquet recording")

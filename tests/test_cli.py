@@ -281,3 +281,27 @@ def test_spell_needs_a_sequence_id_and_a_model(tmp_path):
     assert "--sequence-id" in one_line_error(r, "spell", code=2)
     r = run("spell", tmp_path / "1.parquet", "--sequence-id", "x", "--model", tmp_path / "m.tflite")
     assert "'x'" in one_line_error(r, "spell", code=2)
+
+
+def test_nproc_reaches_the_stgcn_trainer(tmp_path, fake_entry_points):
+    from sign_notes.cli import main
+
+    main(["train-stgcn", "--quick", "--nproc", "2", "--out", str(tmp_path / "s")])
+    assert fake_entry_points.calls["train_stgcn_main"][1]["nproc"] == 2
+    assert "--nproc" in one_line_error(run("train-stgcn", "--nproc", "0"), "train-stgcn", code=2)
+
+
+def test_tfrecords_converts_in_two_workers_and_a_rerun_reuses_the_files(tmp_path):
+    pytest.importorskip("tensorflow", reason="a TensorFlow command")
+    assert run("synth", "--out", tmp_path / "d", "--signs", "3", "--per-sign", "4", "--participants", "3").returncode == 0
+    r = run("tfrecords", tmp_path / "d", "--out", tmp_path / "tf", "--workers", "2", "--folds", "3",
+            "--shard-size", "2", "--no-progress")
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    files = sorted((tmp_path / "tf").glob("fold*.tfrecords*"))
+    assert res["files"] == len(files) >= 3 and res["workers"] == 2, (res, files)
+    stamps = {f: f.stat().st_mtime_ns for f in files}
+    r = run("tfrecords", tmp_path / "d", "--out", tmp_path / "tf", "--workers", "2", "--folds", "3",
+            "--shard-size", "2", "--no-progress")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert {f: f.stat().st_mtime_ns for f in files} == stamps  # the same conversion: reused, not written again
