@@ -1,11 +1,12 @@
 """Full-size TFRecord conversion (issue 16): `write_tfrecords` on synthetic Kaggle-layout datasets of 1,000 and 8,000
 clips, with 1 and 2 worker processes. For each run: clips per second (overall, and per worker), CPU seconds, and peak
-memory (RSS) of the parent and of the largest worker; then the time the real 94,477 clips would take here. Also the
-TFRecord writing itself compared: our TensorFlow-free `serialize_example` + `write_tfrecord` against
-`tf.train.Example` + `tf.io.TFRecordWriter` (GZIP), on the same clips already in memory.
+memory (RSS) of the parent and of the largest worker; then the time the real 94,477 clips would take here. The
+workers write with `tf.train.Example` + `tf.io.TFRecordWriter` (GZIP), so each loads TensorFlow once: its memory is
+in the worker peak (and, with 1 worker, in the parent's, where the shards are written).
 
     python benchmarks/tfrecord_conversion.py                     # 1,000 and 8,000 clips (8,000: about 2.4 GB of disk)
     python benchmarks/tfrecord_conversion.py --sizes 1000 --workers 1 2 4
+    python benchmarks/tfrecord_conversion.py --sizes 100 --workers 1 2  # a quick check that it works
 
 Every run is a fresh process (`--one`), so each peak is its own. The datasets are made under a temporary folder
 (or `--keep DIR`, reused when there) and deleted at the end unless kept. Synthetic clips are short like the real ones
@@ -43,42 +44,6 @@ def one_run(data: str, out: str, workers: int) -> dict:
     )  # fmt: skip
 
 
-def writer_comparison(data: str, n: int = 300) -> dict:
-    "Seconds per clip to serialise and write `n` clips held in memory: ours vs tf.train.Example + TFRecordWriter."
-    from sign_notes.data import load_relevant_data_subset, read_train_csv
-    from sign_notes.islr.tfrecord import serialize_example, write_tfrecord
-
-    train = read_train_csv(data).head(n)
-    clips = [load_relevant_data_subset(Path(data) / p) for p in train.path]
-    out = Path(tempfile.mkdtemp(prefix="writer-"))
-    try:
-        t0 = time.process_time()
-        write_tfrecord(out / "ours.tfrecords", (serialize_example(x, 1) for x in clips))
-        ours = time.process_time() - t0
-        import tensorflow as tf  # after ours: its import is not timed
-
-        t0 = time.process_time()
-        with tf.io.TFRecordWriter(str(out / "tf.tfrecords"), options="GZIP") as w:
-            for x in clips:
-                feature = {
-                    "coordinates": tf.train.Feature(bytes_list=tf.train.BytesList(value=[x.astype("<f4").tobytes()])),
-                    "sign": tf.train.Feature(int64_list=tf.train.Int64List(value=[1])),
-                }
-                w.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
-        theirs = time.process_time() - t0
-        ours_r, tf_r = ([r.numpy() for r in tf.data.TFRecordDataset(str(out / f), "GZIP")] for f in ("ours.tfrecords",
-                                                                                                     "tf.tfrecords"))
-        same = len(ours_r) == len(tf_r) and all(a == b for a, b in zip(ours_r, tf_r))
-        parse = tf.train.Example.FromString
-        same_example = len(ours_r) == len(tf_r) and all(parse(a) == parse(b) for a, b in zip(ours_r, tf_r))
-        frames = sum(len(x) for x in clips)
-        n = len(clips)
-        return dict(clips=n, frames=frames, ours_ms=1000 * ours / n, tf_ms=1000 * theirs / n, same_bytes=bool(same),
-                    same_example=bool(same_example))
-    finally:
-        shutil.rmtree(out, ignore_errors=True)
-
-
 def run_child(*args) -> dict:
     p = subprocess.run([sys.executable, __file__, *map(str, args)], capture_output=True, text=True)
     if p.returncode:
@@ -92,13 +57,9 @@ def main(argv=None):
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--keep", help="make (or reuse) the datasets here and keep them")
     ap.add_argument("--one", nargs=3, metavar=("DATA", "OUT", "WORKERS"), help=argparse.SUPPRESS)
-    ap.add_argument("--writers", metavar="DATA", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.one:
         print(json.dumps(one_run(args.one[0], args.one[1], int(args.one[2]))))
-        return
-    if args.writers:
-        print(json.dumps(writer_comparison(args.writers)))
         return
 
     from sign_notes.synth import make_synthetic_islr
@@ -117,7 +78,6 @@ def main(argv=None):
                 shutil.rmtree(base / f"tfr_{size}_{w}", ignore_errors=True)
                 rows.append(r)
                 print(json.dumps(r), flush=True)
-        writers = run_child("--writers", base / f"islr_{args.sizes[0]}")
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
@@ -130,9 +90,6 @@ def main(argv=None):
         print(f"{r['clips']:>6} {r['workers']:>7} {rate:>8.1f} {rate / r['workers']:>10.1f} "
               f"{1000 * r['cpu_s'] / r['clips']:>11.1f} {r['parent_peak_mb']:>8.0f} MB {wp:>11} "
               f"{REAL_CLIPS / rate / 60:>9.0f} min")  # fmt: skip
-    print(f"\nwriting {writers['clips']} clips held in memory ({writers['frames']} frames), CPU per clip: ours "
-          f"{writers['ours_ms']:.2f} ms, tf.train.Example + tf.io.TFRecordWriter {writers['tf_ms']:.2f} ms; "
-          f"the same bytes: {writers['same_bytes']}, the same tf.train.Example: {writers['same_example']}")
     print(f"(wall clock on {os.cpu_count()} cores, shared; the extrapolation assumes the synthetic clips' length)")
 
 

@@ -293,7 +293,8 @@ def test_nproc_reaches_the_stgcn_trainer(tmp_path, fake_entry_points):
 
 def test_tfrecords_converts_in_two_workers_and_a_rerun_reuses_the_files(tmp_path):
     pytest.importorskip("tensorflow", reason="a TensorFlow command")
-    assert run("synth", "--out", tmp_path / "d", "--signs", "3", "--per-sign", "4", "--participants", "3").returncode == 0
+    r = run("synth", "--out", tmp_path / "d", "--signs", "3", "--per-sign", "4", "--participants", "3")
+    assert r.returncode == 0, r.stderr[-3000:]
     r = run("tfrecords", tmp_path / "d", "--out", tmp_path / "tf", "--workers", "2", "--folds", "3",
             "--shard-size", "2", "--no-progress")
     assert r.returncode == 0, r.stderr[-3000:]

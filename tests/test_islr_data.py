@@ -28,7 +28,6 @@ from sign_notes.islr.augment import (  # noqa: E402
 )
 from sign_notes.islr.tfrecord import (  # noqa: E402
     count_data_items,
-    crc32c,
     decode_tfrec,
     fold_files,
     get_tfrec_dataset,
@@ -385,22 +384,6 @@ def test_spatial_random_affine_ranges(seeded):
 # ---------------------------------------------------------------------------------------------------------------
 # TFRecords
 # ---------------------------------------------------------------------------------------------------------------
-def test_crc32c():
-    assert crc32c(b"123456789") == 0xE3069283  # the standard check value
-
-    def loop(d):  # the textbook bit-by-bit CRC-32C
-        c = 0xFFFFFFFF
-        for byte in d:
-            c ^= byte
-            for _ in range(8):
-                c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
-        return c ^ 0xFFFFFFFF
-
-    for n in (0, 3, 63, 64, 65, 1000, 4099):
-        d = np.random.default_rng(n).integers(0, 256, n, dtype=np.uint8).tobytes()
-        assert crc32c(d) == loop(d), n
-
-
 def test_tfrecord_round_trip_bit_equal(tmp_path):
     x = random_frames(13, seed=9)
     x[2, 5] = [np.inf, -0.0, 1e-30]
@@ -419,6 +402,19 @@ def test_tfrecord_round_trip_bit_equal(tmp_path):
         )
     )
     assert tf.train.Example.FromString(recs[0]) == ex
+
+
+def test_write_tfrecord_bad_input(tmp_path):
+    x = random_frames(2, seed=1)
+    for bad in (-1, 1.5, 2**64):
+        with pytest.raises(ValueError):
+            serialize_example(x, bad)
+    with pytest.raises(ValueError, match="compresslevel"):
+        write_tfrecord(tmp_path / "a-1.tfrecords", [serialize_example(x, 0)], compresslevel=10)
+    with pytest.raises(FileNotFoundError, match="no_such_folder"):
+        write_tfrecord(tmp_path / "no_such_folder" / "a-1.tfrecords", [serialize_example(x, 0)])
+    assert write_tfrecord(tmp_path / "empty-0.tfrecords", []) == 0
+    assert list(tf.data.TFRecordDataset(str(tmp_path / "empty-0.tfrecords"), compression_type="GZIP")) == []
 
 
 @pytest.fixture(scope="module")
@@ -444,7 +440,7 @@ def test_conversion_round_trip_and_counts(converted):
             assert r["coordinates"].numpy().tobytes() == load_relevant_data_subset(root / row.path).tobytes()
             assert int(r["sign"]) == sign_map[row.sign]
     conv = json.loads((out / "conversion.json").read_text())
-    assert conv["workers"] == 2 and conv["worker_frameworks"] == []  # workers never load TensorFlow or Paddle
+    assert conv["workers"] == 2 and "paddle" not in conv["worker_frameworks"]  # they write with TensorFlow only
 
 
 def test_no_participant_in_two_folds(converted):

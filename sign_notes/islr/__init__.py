@@ -10,10 +10,10 @@ from ..core import RUNS_DIR
 
 __doc__ += """
 
-Modules (all need TensorFlow, except `config` and the TFRecord writer half of `tfrecord`):
+Modules (all need TensorFlow, except `config`; `tfrecord` imports it inside its functions):
 features  the seed's `Preprocess` layer, landmarks [T, 543, 3] -> features [T, 708]
 augment   the seed's augmentations and `augment_fn`
-tfrecord  TFRecord writer (NumPy only), folds by signer, the tf.data reader `get_tfrec_dataset`
+tfrecord  TFRecord writer (tf.train.Example), folds by signer, the tf.data reader `get_tfrec_dataset`
 model     the 1D-CNN + Transformer: `get_model`, `any_length`
 config    `CFG`, the seed's training settings with full/small/quick presets
 optim     `OneCycleLR`, `SeedAdamW`, `make_optimizer`
