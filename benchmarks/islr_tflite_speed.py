@@ -112,7 +112,7 @@ def main(argv=None):
     from sign_notes.core import shared_data
     from sign_notes.data import load_relevant_data_subset
     from sign_notes.device import seed_everything
-    from sign_notes.islr.export import _convert, TFLiteModel, keras_reference
+    from sign_notes.islr.export import convert_tflite, TFLiteModel, keras_reference
     from sign_notes.islr.model import get_model
 
     seed_everything(0)
@@ -126,7 +126,7 @@ def main(argv=None):
 
     def write(name, module, quantize=None):
         p = out / f"{name}.tflite"
-        p.write_bytes(_convert(module, quantize=quantize))
+        p.write_bytes(convert_tflite(module, quantize=quantize))
         return p
 
     single = {

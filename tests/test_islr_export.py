@@ -17,7 +17,7 @@ tf = pytest.importorskip("tensorflow")
 
 from sign_notes.islr.model import get_model  # noqa: E402
 from sign_notes.islr.export import (  # noqa: E402
-    _convert,
+    convert_tflite,
     export_tflite,
     keras_reference,
     predict_file,
@@ -51,7 +51,7 @@ def test_conversion_refuses_ops_outside_the_builtins():
             return {"outputs": tf.linalg.det(x)}
 
     with pytest.raises(Exception, match="flex op"):
-        _convert(NeedsFlex())
+        convert_tflite(NeedsFlex())
 
 
 def test_export_refuses_bad_arguments(exported, tmp_path):

@@ -331,7 +331,7 @@ def test_export_refuses_a_wrong_suffix(exported, tmp_path):
 
 @pytest.mark.parametrize("faithful", [False, True])
 def test_preprocessing_converts_with_builtin_ops_and_agrees(real, faithful):
-    from sign_notes.islr.export import _convert, tflite_runner
+    from sign_notes.islr.export import convert_tflite, tflite_runner
 
     class Prep(tf.Module):
         def __init__(self):
@@ -342,7 +342,7 @@ def test_preprocessing_converts_with_builtin_ops_and_agrees(real, faithful):
             data, idx = self.prep(inputs)
             return {"data": data, "idx": idx}
 
-    runner = tflite_runner(_convert(Prep()))  # builtin ops only: conversion fails otherwise
+    runner = tflite_runner(convert_tflite(Prep()))  # builtin ops only: conversion fails otherwise
     for clip in (real, mirrored(np.concatenate([real] * 15)), random_clip(200, seed=7)):
         got = runner(inputs=clip)
         want_data, want_idx = np_preprocess(clip, faithful)

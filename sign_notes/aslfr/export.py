@@ -17,11 +17,11 @@ from .features import FingerspellPreprocess
 from .metric import normalized_levenshtein
 from .model import BLANK, decode_logits
 from .preprocess import columns_for, preprocess_np
-from ..islr.export import tflite_runner
+from ..islr.export import convert_tflite, tflite_runner
 
 # %% auto #0
-__all__ = ['TFLITE_LIMIT_MB', 'INFERENCE_ARGS_NAME', 'DEFAULT_TFLITE', 'tf_greedy_decode', 'TFLiteModel', 'tflite_bytes',
-           'tflite_phrase', 'export_tflite', 'read_inference_args', 'keras_phrases', 'competition_check', 'spell_file']
+__all__ = ['TFLITE_LIMIT_MB', 'INFERENCE_ARGS_NAME', 'DEFAULT_TFLITE', 'tf_greedy_decode', 'TFLiteModel', 'tflite_phrase',
+           'export_tflite', 'read_inference_args', 'keras_phrases', 'competition_check', 'spell_file']
 
 # %% ../../nbs/14g_aslfr_export.ipynb #98dc3403
 def tf_greedy_decode(logits):
@@ -62,19 +62,6 @@ TFLITE_LIMIT_MB = 40.0  # the competition's limit on the submission file
 INFERENCE_ARGS_NAME = "inference_args.json"
 
 
-def tflite_bytes(module: tf.Module) -> bytes:
-    "TFLite bytes of a `TFLiteModel` with builtin ops only (no Flex ops: conversion fails loudly instead)."
-    fn = module.__call__.get_concrete_function(module.input_spec)  # `inputs` [None, n_columns] float32
-    conv = tf.lite.TFLiteConverter.from_concrete_functions([fn], module)
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    logger, level = tf.get_logger(), tf.get_logger().level
-    logger.setLevel("ERROR")  # the converter logs "Assets written to ..." at INFO
-    try:
-        return conv.convert()
-    finally:
-        logger.setLevel(level)
-
-
 def tflite_phrase(runner, frames, char_map: dict) -> str:
     "The competition's reading of one clip: call the signature, argmax each row of `outputs`, map to characters."
     out = runner(inputs=np.asarray(frames, np.float32))["outputs"]
@@ -95,7 +82,7 @@ def export_tflite(model: keras.Model, out_dir, variant: str = "hand", char_map=N
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     module = TFLiteModel(model, variant)
-    content = tflite_bytes(module)
+    content = convert_tflite(module, input_spec=module.input_spec)  # builtin ops only (11)
     mb = len(content) / 2**20
     if mb >= TFLITE_LIMIT_MB:
         raise ValueError(f"the TFLite file would be {mb:.1f} MB, over the competition's {TFLITE_LIMIT_MB:g} MB")

@@ -18,8 +18,9 @@ from .features import Preprocess, check_landmarks
 from .model import any_length, model_dims
 
 # %% auto #0
-__all__ = ['QUANTIZE', 'DEFAULT_TFLITE', 'COORD_LIMIT', 'tflite_runner', 'lean_features', 'TFLiteModel', 'export_tflite',
-           'keras_reference', 'time_runner', 'time_interleaved', 'predict_frames', 'predict_file']
+__all__ = ['QUANTIZE', 'DEFAULT_TFLITE', 'COORD_LIMIT', 'tflite_runner', 'convert_tflite', 'lean_features', 'TFLiteModel',
+           'check_sequence', 'export_tflite', 'keras_reference', 'time_runner', 'time_interleaved', 'predict_frames',
+           'predict_file']
 
 # %% ../../nbs/11_islr_export.ipynb #301e77e1
 def _check_tflite(content: bytes, what: str) -> None:
@@ -58,16 +59,18 @@ def tflite_runner(path_or_bytes):
 QUANTIZE = (None, "float16", "dynamic")  # export_tflite's choices: float32, float16 weights, int8 weights
 
 
-def _convert(module: tf.Module, fp16: bool = False, quantize: str | None = None) -> bytes:
+def convert_tflite(module: tf.Module, fp16: bool = False, quantize: str | None = None, input_spec=None) -> bytes:
     """TFLite bytes of `module.__call__` with builtin ops only (no Flex: conversion fails loudly instead).
     quantize: None (float32), "float16" (weights stored as float16; `fp16=True` is the same) or "dynamic"
-    (dynamic-range: weights stored as int8, activations quantized on the fly inside the big matmuls)."""
+    (dynamic-range: weights stored as int8, activations quantized on the fly inside the big matmuls).
+    input_spec: for a `__call__` without an input signature (the fingerspelling file of 14g passes its own)."""
     if quantize not in QUANTIZE:
         raise ValueError(f"quantize must be one of {list(QUANTIZE)}, got {quantize!r}")
     if fp16 and quantize not in (None, "float16"):
         raise ValueError(f"fp16=True asks for float16 weights, quantize={quantize!r} for something else: pick one")
     quantize = "float16" if fp16 else quantize
-    conv = tf.lite.TFLiteConverter.from_concrete_functions([module.__call__.get_concrete_function()], module)
+    fn = module.__call__.get_concrete_function(*([] if input_spec is None else [input_spec]))
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([fn], module)
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if quantize is not None:
         conv.optimizations = [tf.lite.Optimize.DEFAULT]  # no representative dataset: dynamic-range int8
@@ -146,7 +149,7 @@ class TFLiteModel(tf.Module):
         return {"outputs": tf.where(n > 0, outputs[0], tf.zeros_like(outputs[0]))}
 
 
-def _check_sequence(seed: int = 0, n_frames: int = 23) -> np.ndarray:
+def check_sequence(seed: int = 0, n_frames: int = 23) -> np.ndarray:
     "A fixed test sequence `[n_frames, 543, 3]`: landmarks in [0, 1], one hand missing (NaN), like real data."
     x = np.random.default_rng(seed).uniform(0.2, 0.8, size=(n_frames, ROWS_PER_FRAME, 3)).astype(np.float32)
     x[:, 522:] = np.nan
@@ -175,12 +178,12 @@ def export_tflite(
     if path.suffix != ".tflite":
         raise ValueError(f"the submission file should end in .tflite, got {str(path)!r}")
     module = TFLiteModel(model_or_models, max_len=max_len, lean=lean)
-    content = _convert(module, fp16=fp16, quantize=quantize)
+    content = convert_tflite(module, fp16=fp16, quantize=quantize)
     quantize = "float16" if fp16 else quantize
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content)
     if check:
-        x = _check_sequence()
+        x = check_sequence()
         want = module(tf.constant(x))["outputs"].numpy()
         got = tflite_runner(content)(inputs=x)["outputs"]
         if got.shape != (module.num_classes,):

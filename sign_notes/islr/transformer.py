@@ -14,7 +14,7 @@ import keras
 from ..core import Config, check_int
 from ..data import load_relevant_data_subset, read_sign_map, read_train_csv
 from ..landmarks import NUM_CLASSES, ROWS_PER_FRAME
-from .export import _check_sequence, _convert, tflite_runner
+from .export import check_sequence, convert_tflite, tflite_runner
 
 # %% auto #0
 __all__ = ['INPUT_SIZE', 'N_DIMS', 'LIPS_IDXS0', 'LEFT_HAND_IDXS0', 'RIGHT_HAND_IDXS0', 'LEFT_POSE_IDXS0', 'RIGHT_POSE_IDXS0',
@@ -528,11 +528,11 @@ def export_transformer_tflite(model, path, fp16: bool = False, check: bool = Tru
     if path.suffix != ".tflite":
         raise ValueError(f"the submission file should end in .tflite, got {str(path)!r}")
     module = TFLiteTransformer(model)
-    content = _convert(module, fp16=fp16)
+    content = convert_tflite(module, fp16=fp16)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content)
     if check:
-        x = _check_sequence(n_frames=80)
+        x = check_sequence(n_frames=80)
         want = module(tf.constant(x))["outputs"].numpy()
         got = tflite_runner(content)(inputs=x)["outputs"]
         tol = max(atol, 5e-2) if fp16 else atol
