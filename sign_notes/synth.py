@@ -14,7 +14,7 @@ from .data import find_dataset, is_islr_dataset, write_landmark_parquet
 
 # %% auto #0
 __all__ = ['FACE_TEMPLATE', 'POSE_TEMPLATE', 'SYNTHETIC_MARKER', 'TOUR_DATA', 'hand_points', 'written_by_us',
-           'first_foreign_file', 'check_only_ours', 'swap_in', 'make_synthetic_islr', 'get_dataset']
+           'first_foreign_file', 'check_only_ours', 'swap_in', 'write_dataset', 'make_synthetic_islr', 'get_dataset']
 
 # %% ../nbs/01c_synth.ipynb #ba8e48a4
 def _face_template() -> np.ndarray:
@@ -313,6 +313,27 @@ def swap_in(new: Path, root: Path, layout: tuple = _LAYOUT) -> None:
         (new / name).rename(root / name)
     shutil.rmtree(new)  # the old files with it
 
+
+def write_dataset(root: Path, write, maker: str = "make_synthetic_islr", written=written_by_us,
+                  layout: tuple = _LAYOUT) -> Path:
+    """Check `root`, let `write(partial)` fill a hidden partial folder inside it, check again and swap it in; on any
+    failure (Ctrl-C too) the partial folder goes and `root` stays as it was. The 14b and 15b generators use it too."""
+    check_only_ours(root, maker, written=written)
+    made_root = not root.exists()
+    root.mkdir(parents=True, exist_ok=True)
+    partial = root / f".partial-{secrets.token_hex(4)}"
+    partial.mkdir()
+    try:
+        write(partial)
+        check_only_ours(root, maker, skip=partial.name, written=written)  # again: nothing of the reader's appeared
+        swap_in(partial, root, layout)
+    except BaseException:  # Ctrl-C too: no partial folder left behind
+        shutil.rmtree(partial, ignore_errors=True)
+        if made_root and not any(root.iterdir()):
+            root.rmdir()
+        raise
+    return root
+
 # %% ../nbs/01c_synth.ipynb #000d9269
 def make_synthetic_islr(
     root: str | os.PathLike,
@@ -327,21 +348,7 @@ def make_synthetic_islr(
     n_signs, n_per_sign = check_int(n_signs, "n_signs", 1), check_int(n_per_sign, "n_per_sign", 1)
     n_participants = check_int(n_participants, "n_participants", 1)
     names, root = _sign_names(n_signs, sign_map), Path(root)
-    check_only_ours(root)
-    made_root = not root.exists()
-    root.mkdir(parents=True, exist_ok=True)
-    partial = root / f".partial-{secrets.token_hex(4)}"
-    partial.mkdir()
-    try:
-        _write_dataset(partial, names, n_per_sign, n_participants, seed, progress)
-        check_only_ours(root, skip=partial.name)  # again: nothing of the reader's appeared there while we wrote
-        swap_in(partial, root)
-    except BaseException:  # Ctrl-C too: no partial folder left behind
-        shutil.rmtree(partial, ignore_errors=True)
-        if made_root and not any(root.iterdir()):
-            root.rmdir()
-        raise
-    return root
+    return write_dataset(root, lambda d: _write_dataset(d, names, n_per_sign, n_participants, seed, progress))
 
 # %% ../nbs/01c_synth.ipynb #d6752c77
 def get_dataset(

@@ -4,13 +4,13 @@
 
 # %% ../../nbs/14b_aslfr_synth.ipynb #f8419bee
 from __future__ import annotations
-import itertools, json, os, secrets, shutil
+import itertools, json, os
 from pathlib import Path
 import numpy as np
 import pandas as pd
 from ..core import DATA_DIR, check_int
 from ..landmarks import TYPE_OFFSETS
-from ..synth import (SYNTHETIC_MARKER, FACE_TEMPLATE, POSE_TEMPLATE, check_only_ours, hand_points, swap_in,
+from ..synth import (SYNTHETIC_MARKER, FACE_TEMPLATE, POSE_TEMPLATE, hand_points, write_dataset,
                               written_by_us)
 from .data import CHAR_MAP_NAME, NUM_CHARS, TRAIN_CSV_COLUMNS, default_char_map, find_aslfr_dataset
 from .data import is_aslfr_dataset, write_aslfr_parquet, write_char_map
@@ -253,21 +253,8 @@ def make_synthetic_aslfr(
     settings = _settings(n_participants, n_phrases, seed, min_len, max_len, hold_frames, transition_frames,
                          per_file, lost_rate)
     root = Path(out_dir)
-    check_only_ours(root, "make_synthetic_aslfr", written=_written_by_us)
-    made_root = not root.exists()
-    root.mkdir(parents=True, exist_ok=True)
-    partial = root / f".partial-{secrets.token_hex(4)}"
-    partial.mkdir()
-    try:
-        _write_aslfr(partial, settings, progress)
-        check_only_ours(root, "make_synthetic_aslfr", skip=partial.name, written=_written_by_us)  # again
-        swap_in(partial, root, _LAYOUT)
-    except BaseException:  # Ctrl-C too: no partial folder left behind
-        shutil.rmtree(partial, ignore_errors=True)
-        if made_root and not any(root.iterdir()):
-            root.rmdir()
-        raise
-    return root
+    write = lambda d: _write_aslfr(d, settings, progress)  # noqa: E731
+    return write_dataset(root, write, "make_synthetic_aslfr", _written_by_us, _LAYOUT)
 
 # %% ../../nbs/14b_aslfr_synth.ipynb #528116c3
 ASLFR_DATA = {

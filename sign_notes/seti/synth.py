@@ -4,12 +4,12 @@
 
 # %% ../../nbs/15b_seti_synth.ipynb #e37ee920
 from __future__ import annotations
-import json, os, secrets, shutil
+import json, os
 from pathlib import Path
 import numpy as np
 import pandas as pd
 from ..core import DATA_DIR, check_int
-from ..synth import SYNTHETIC_MARKER, check_only_ours, swap_in
+from ..synth import SYNTHETIC_MARKER, write_dataset
 from .data import (LABELS_NAME, ON_TARGET, SETI_DTYPE, SETI_SHAPE, SUBMISSION_NAME, cadence_path,
                                   find_seti_dataset, is_seti_dataset)
 
@@ -182,21 +182,8 @@ def make_synthetic_seti(
                          f"keep it <= {(SETI_SHAPE[2] - 20) / (CADENCE_ROWS - 1):.3f}")
     signal = dict(rfi_rate=rfi_rate, hard_rfi=hard_rfi, snr=list(snr), drift=list(drift), width=list(width))
     root = Path(out_dir)
-    check_only_ours(root, "make_synthetic_seti", written=_written_by_us)
-    made_root = not root.exists()
-    root.mkdir(parents=True, exist_ok=True)
-    partial = root / f".partial-{secrets.token_hex(4)}"
-    partial.mkdir()
-    try:
-        _write_seti(partial, n, n_test, positive_rate, seed, chi2_df, progress, **signal)
-        check_only_ours(root, "make_synthetic_seti", skip=partial.name, written=_written_by_us)  # again
-        swap_in(partial, root, _SETI_LAYOUT)
-    except BaseException:  # Ctrl-C too: no partial folder left behind
-        shutil.rmtree(partial, ignore_errors=True)
-        if made_root and not any(root.iterdir()):
-            root.rmdir()
-        raise
-    return root
+    write = lambda d: _write_seti(d, n, n_test, positive_rate, seed, chi2_df, progress, **signal)  # noqa: E731
+    return write_dataset(root, write, "make_synthetic_seti", _written_by_us, _SETI_LAYOUT)
 
 # %% ../../nbs/15b_seti_synth.ipynb #a7a4661b
 SETI_DATA = {  # synthetic dataset sizes for the SETI chapters and `train_seti_main`
