@@ -14,18 +14,18 @@ from sign_notes.stgcn.model import (  # noqa: E402
     count_parameters,
     profile_step,
     st_gcn_block,
-    use_seed_einsum,
+    use_seed_formulation,
 )
 
 
-def _trained_twice(seed_einsum: bool, steps: int = 2):
+def _trained_twice(seed: bool, steps: int = 2):
     "Parameters and losses after `steps` Momentum steps from the same weights, with either contraction."
     paddle.seed(0)
     model = STGCN_framework(num_classes=5, base_channels=8)
     for layer in model.sublayers():  # non-zero biases (Paddle starts them at 0): ours adds them after the contraction
         if isinstance(layer, paddle.nn.Conv2D) and layer.bias is not None:
             layer.bias.set_value(paddle.randn(layer.bias.shape) * 0.3)
-    use_seed_einsum(model, seed_einsum)
+    use_seed_formulation(model, seed)
     opt = paddle.optimizer.Momentum(learning_rate=0.05, momentum=0.9, parameters=model.parameters())
     x = paddle.to_tensor(np.random.default_rng(0).normal(size=(3, 2, 12, 25, 1)).astype("float32"))
     y = paddle.to_tensor(np.array([0, 3, 4]))

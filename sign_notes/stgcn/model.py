@@ -11,9 +11,9 @@ from ..core import patch_to
 from ..graph import Graph
 
 # %% auto #0
-__all__ = ['STEP_KINDS', 'zero', 'iden', 'einsum', 'graph_contract', 'ConvTemporalGraphical', 'st_gcn_block', 'st_gcn_blocks',
-           'STGCN_BackBone', 'STGCNHead', 'STGCN_framework', 'count_parameters', 'use_seed_einsum',
-           'count_forward_flops', 'profile_step']
+__all__ = ['STEP_KINDS', 'zero', 'iden', 'einsum', 'graph_contract', 'add_table', 'ConvTemporalGraphical', 'FastConv2D',
+           'st_gcn_block', 'st_gcn_blocks', 'STGCN_BackBone', 'STGCNHead', 'STGCN_framework', 'count_parameters',
+           'use_seed_formulation', 'count_forward_flops', 'profile_step']
 
 # %% ../../nbs/05_stgcn_model.ipynb #13ba85cc
 def zero(x):
@@ -50,6 +50,17 @@ def graph_contract(x, A):
     x = x.reshape((-1, k, c * t, v))
     A = A.unsqueeze(0).expand([paddle.shape(x)[0], k, v, w])  # [N, K, V, W]: one copy of A per clip
     return paddle.matmul(x, A).sum(axis=1).reshape((-1, c, t, w))  # [N, K, C*T, W] -> [N, C, T, W]
+
+# %% ../../nbs/05_stgcn_model.ipynb #2a54f5a9
+def add_table(x, table):
+    """x [N, C, T, W] + table [C, W] (the same for every clip and frame), bit for bit `x + table[None, :, None]`.
+    Repeats the table over T and adds it to x viewed as [N, C*T, W]: Paddle's fast broadcast over the first axis."""
+    _, c, t, w = x.shape
+    if list(table.shape) != [c, w]:
+        want = f"x is [N, {c}, {t}, {w}], so the table must be [{c}, {w}]"
+        raise ValueError(f"add_table: {want}, got {list(table.shape)}")
+    table = table.unsqueeze(1).expand([c, t, w]).reshape((c * t, w))
+    return (x.reshape((-1, c * t, w)) + table).reshape((-1, c, t, w))
 
 # %% ../../nbs/05_stgcn_model.ipynb #17b00d5d
 class ConvTemporalGraphical(nn.Layer):
@@ -92,8 +103,23 @@ class ConvTemporalGraphical(nn.Layer):
         _, kc, t, v = x.shape
         x = graph_contract(x.reshape((-1, k, kc // k, t, v)), A)
         if conv.bias is not None:  # sum_k b[k, c] * sum_v A[k, v, w]: one add on [N, C, T, W], K times fewer numbers
-            x = x + paddle.matmul(conv.bias.reshape([k, kc // k]), A.sum(axis=1), transpose_x=True).unsqueeze([0, 2])
+            b = paddle.matmul(conv.bias.reshape([k, kc // k]), A.sum(axis=1), transpose_x=True)  # [C, W]
+            x = add_table(x, b)
         return x, A
+
+# %% ../../nbs/05_stgcn_model.ipynb #ff7a6ae8
+class FastConv2D(nn.Conv2D):
+    """`paddle.nn.Conv2D` (same arguments, same parameters) whose bias is added as [C, 1, 1]: bit for bit Paddle's
+    result, through its faster broadcast add. `seed_bias = True` runs Paddle's own forward instead."""
+
+    seed_bias = False
+
+    def forward(self, x):
+        if self.seed_bias or self._padding_mode != "zeros" or self._data_format != "NCHW":
+            return super().forward(x)
+        conv = nn.functional.conv2d
+        y = conv(x, self.weight, None, self._stride, self._padding, self._dilation, self._groups, self._data_format)
+        return y if self.bias is None else y + self.bias.reshape([-1, 1, 1])
 
 # %% ../../nbs/05_stgcn_model.ipynb #ef2d80c6
 class st_gcn_block(nn.Layer):
@@ -109,7 +135,7 @@ class st_gcn_block(nn.Layer):
         self.tcn = nn.Sequential(
             nn.BatchNorm2D(out_channels),
             nn.ReLU(),
-            nn.Conv2D(out_channels, out_channels, (kernel_size[0], 1), (stride, 1), padding),
+            FastConv2D(out_channels, out_channels, (kernel_size[0], 1), (stride, 1), padding),
             nn.BatchNorm2D(out_channels),
             nn.Dropout(dropout),
         )
@@ -119,7 +145,7 @@ class st_gcn_block(nn.Layer):
             self.residual = iden
         else:
             self.residual = nn.Sequential(
-                nn.Conv2D(in_channels, out_channels, kernel_size=1, stride=(stride, 1)),
+                FastConv2D(in_channels, out_channels, kernel_size=1, stride=(stride, 1)),
                 nn.BatchNorm2D(out_channels),
             )
         self.relu = nn.ReLU()
@@ -289,11 +315,14 @@ def count_parameters(model: nn.Layer, trainable: bool = True) -> int:
     return int(sum(int(np.prod(p.shape)) for p in model.parameters() if not (trainable and p.stop_gradient)))
 
 # %% ../../nbs/05_stgcn_model.ipynb #e059f472
-def use_seed_einsum(model: nn.Layer, on: bool = True) -> nn.Layer:
-    "Switch every `ConvTemporalGraphical` of `model` to the seed's `einsum` (on=True) or to `graph_contract`."
+def use_seed_formulation(model: nn.Layer, on: bool = True) -> nn.Layer:
+    """Switch `model` to the seed's formulation (on=True): every `ConvTemporalGraphical` to the seed's `einsum` with
+    the bias before it, every `FastConv2D` to Paddle's own bias add; on=False: back to ours. Same parameters."""
     for layer in model.sublayers():
         if isinstance(layer, ConvTemporalGraphical):
             layer.seed_einsum = on
+        elif isinstance(layer, FastConv2D):
+            layer.seed_bias = on
     return model
 
 # %% ../../nbs/05_stgcn_model.ipynb #3b0957bc
