@@ -1,7 +1,8 @@
-"""Issue 15, ST-GCN side (Paddle only: never import TensorFlow here): the faster graph contraction trains exactly
-like the seed's formulation, and the speed tools (`count_forward_flops`, `profile_step`) count and profile what they
-say without leaving files behind. The ISLR side (int8 and float16 files, the lean graph) is in test_islr_export.py.
-Nothing here is timed."""
+"""Issue 15, ST-GCN side (Paddle only: never import TensorFlow here): our formulation (the transpose-free
+contraction, the bias added as a table, `FastConv2D`) trains exactly like the seed's, MKL's AVX2 path (chapter 05a)
+gives the step MKL as shipped gives, and the speed tools (`count_forward_flops`, `profile_step`) count and profile
+what they say without leaving files behind. The ISLR side (int8 and float16 files, the lean graph) is in
+test_islr_export.py. Nothing here is timed."""
 
 import numpy as np
 import pytest
@@ -83,3 +84,42 @@ def test_profile_step_shares_and_no_trace_files(tmp_path, monkeypatch):
     assert abs(sum(share.values()) - 1) < 1e-6 and "other" in share
     assert share["convolution (conv2d)"] > 0
     assert list(tmp_path.iterdir()) == []
+
+
+_ONE_STEP = """
+import json, numpy as np, paddle
+import sign_notes.stgcn as pkg
+from sign_notes.stgcn.model import STGCN_framework
+paddle.seed(0)
+model = STGCN_framework(num_classes=5, base_channels=16)
+x = paddle.to_tensor(np.random.default_rng(0).normal(size=(2, 2, 16, 25, 1)).astype("float32"))
+y = paddle.to_tensor(np.array([1, 3]))
+loss = paddle.nn.CrossEntropyLoss()(model(x), y)
+loss.backward()
+grads = [float(p.grad.abs().sum()) for p in model.parameters() if p.grad is not None]
+print(json.dumps({"mkl": pkg.MKL_SET_BY_US, "loss": float(loss), "grads": grads}))
+"""
+
+
+def _one_step_in_a_process(keep_mkl: bool) -> dict:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("MKL_DEBUG_CPU_TYPE", "SIGN_NOTES_KEEP_MKL")}
+    if keep_mkl:
+        env["SIGN_NOTES_KEEP_MKL"] = "1"
+    res = subprocess.run([sys.executable, "-c", _ONE_STEP], capture_output=True, text=True, env=env, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def test_mkl_avx2_path_gives_the_same_step_as_mkl_as_shipped():
+    "Chapter 05a's MKL switch (on AMD processors; a no-op elsewhere) changes the loss and gradients by rounding only."
+    from sign_notes.stgcn import fast_mkl_on_amd
+
+    shipped, ours = _one_step_in_a_process(True), _one_step_in_a_process(False)
+    assert shipped["mkl"] is False and ours["mkl"] is fast_mkl_on_amd({})
+    np.testing.assert_allclose(ours["loss"], shipped["loss"], rtol=1e-5)
+    np.testing.assert_allclose(ours["grads"], shipped["grads"], rtol=1e-4, atol=1e-6)
