@@ -3,7 +3,8 @@
 1. reading the Kaggle parquet files (`load_relevant_data_subset`, one process),
 2. writing GZIP TFRecords (`write_tfrecords`, a pool of worker processes),
 3. reading the TFRecords back (`decode_tfrec` in `tf.data`),
-4. the seed's `tf.data` pipeline (`get_tfrec_dataset`), without and with augmentation,
+4. the seed's `tf.data` pipeline (`get_tfrec_dataset`), without and with augmentation, lean (the default: only the
+   landmark rows the features read) and, augmented, also over all 543 rows (`lean=False`, the seed's map),
 
 and the ratios of the TFRecord reads to the parquet read, all in one run on the same sequences.
 
@@ -107,8 +108,15 @@ def main(argv=None):
         rows["parquet read (load_relevant_data_subset, 1 process)"] = n / t
 
         def convert(out, workers):
-            return write_tfrecords(root, out, n_folds=args.folds, shard_size=args.shard_size, n_workers=workers,
-                                   limit=limit, progress=False)
+            return write_tfrecords(
+                root,
+                out,
+                n_folds=args.folds,
+                shard_size=args.shard_size,
+                n_workers=workers,
+                limit=limit,
+                progress=False,
+            )
 
         files, t = timed(lambda: convert(tmp / "tfrecords", args.workers))
         workers = json.loads((tmp / "tfrecords" / "conversion.json").read_text())["workers"]
@@ -132,21 +140,19 @@ def main(argv=None):
         _, t = timed(lambda: sum(1 for _ in raw), args.repeats)
         rows["TFRecord read (decode_tfrec in tf.data)"] = n_rec / t
 
-        def epoch(augment):
+        def epoch(augment, lean=True):
             ds = get_tfrec_dataset(
-                files, batch_size=args.batch_size, max_len=args.max_len, augment=augment, shuffle=False
+                files, batch_size=args.batch_size, max_len=args.max_len, augment=augment, shuffle=False, lean=lean
             )
             _, t_first = timed(lambda: sum(int(x.shape[0]) for x, _ in ds))  # includes tracing the map functions
             count, t_warm = timed(lambda: sum(int(x.shape[0]) for x, _ in ds), args.repeats)
             return count / t_first, count / t_warm
 
-        for augment in (False, True):
-            first, warm = epoch(augment)
-            name = (
-                f"get_tfrec_dataset(augment={augment}, batch {args.batch_size}, max_len {args.max_len})"
-            )
-            rows[name] = warm
-            rows[f"  the same, first epoch (includes tracing){' ' * augment}"] = first
+        for augment, lean in ((False, True), (True, True), (True, False)):
+            first, warm = epoch(augment, lean)
+            name = f"get_tfrec_dataset(augment={augment}, batch {args.batch_size}, max_len {args.max_len})"
+            rows[name + ("" if lean else " lean=False")] = warm
+            rows[f"  the same, first epoch (includes tracing){' ' * (augment + (not lean))}"] = first
 
         w = max(len(k) for k in rows)
         print(f"\n{'stage':<{w}}  sequences/s")
@@ -158,7 +164,7 @@ def main(argv=None):
             f"ratio TFRecord read / parquet read:            "
             f"{rows['TFRecord read (decode_tfrec in tf.data)'] / pq:6.2f}x"
         )
-        aug = [v for k, v in rows.items() if "augment=True" in k][0]
+        aug = [v for k, v in rows.items() if "augment=True" in k and "lean=False" not in k][0]
         noaug = [v for k, v in rows.items() if "augment=False" in k][0]
         print(f"ratio pipeline (no augmentation) / parquet read: {noaug / pq:6.2f}x")
         print(f"ratio pipeline (augmented) / parquet read:       {aug / pq:6.2f}x")

@@ -35,8 +35,9 @@ def _uniform(shape=(), minval=0.0, maxval=1.0, dtype=tf.float32, seed=None):
     return tf.random.stateless_uniform(shape, seed=_as_seed(seed), minval=minval, maxval=maxval, dtype=dtype)
 
 # %% auto #0
-__all__ = ['FLIP_PAIRS', 'interp1d_', 'resample', 'flip_lr', 'spatial_random_affine', 'temporal_crop', 'temporal_mask',
-           'spatial_mask', 'augment_fn']
+__all__ = ['FLIP_PAIRS', 'FEATURE_ROWS', 'RESAMPLE_ROWS', 'FEATURE_IN_RESAMPLE', 'POINTS_IN_FEATURE_ROWS', 'FLIP_FEATURE_ROWS',
+           'interp1d_', 'resample', 'flip_lr', 'spatial_random_affine', 'temporal_crop', 'temporal_mask',
+           'spatial_mask', 'augment_fn', 'augment_rows']
 
 # %% ../../nbs/08b_islr_augment.ipynb #b9baa49c
 def interp1d_(x, target_len, method="random", seed=None):
@@ -136,7 +137,7 @@ def temporal_crop(x, length=MAX_LEN, seed=None):
 
 
 def temporal_mask(x, size=(0.2, 0.4), mask_value=float("nan"), seed=None):
-    "Set a random stretch of `size` (a fraction of T) of the frames of `[T, 543, 3]` to `mask_value`."
+    "Set a random stretch of `size` (a fraction of T) of the frames of `[T, N, 3]` (N = 543) to `mask_value`."
     seeds = _split(seed, 2)
     n = tf.shape(x)[0]  # the seed's `l`
     mask_size = _uniform((), *size, seed=seeds[0])
@@ -145,7 +146,7 @@ def temporal_mask(x, size=(0.2, 0.4), mask_value=float("nan"), seed=None):
     x = tf.tensor_scatter_nd_update(
         x,
         tf.range(mask_offset, mask_offset + mask_size)[..., None],
-        tf.fill([mask_size, ROWS_PER_FRAME, 3], mask_value),
+        tf.fill([mask_size, tf.shape(x)[1], 3], mask_value),
     )
     return x
 
@@ -193,6 +194,28 @@ def _keep_data(x, x_in, max_len=None, points=POINT_LANDMARKS):
     return tf.cond(lost, fallback, lambda: x)
 
 # %% ../../nbs/08b_islr_augment.ipynb #7fe32f00
+def _augment_steps(x, x_in, always, max_len, seed, keep_data, narrow, flip, points):
+    "augment_fn's chain; `narrow` after the resample step (picks the rows kept), `flip` mirrors; `points`: the guard's."
+    seeds = _split(seed, 10)
+    if _uniform(seed=seeds[0]) < 0.8 or always:
+        x = narrow(resample(x, (0.5, 1.5), seed=seeds[1]))
+    else:
+        x = narrow(x)
+    if _uniform(seed=seeds[2]) < 0.5 or always:
+        x = flip(x)
+    if max_len is not None:
+        x = temporal_crop(x, max_len, seed=seeds[3])
+    if _uniform(seed=seeds[4]) < 0.75 or always:
+        x = spatial_random_affine(x, seed=seeds[5])
+    if _uniform(seed=seeds[6]) < 0.5 or always:
+        x = temporal_mask(x, seed=seeds[7])
+    if _uniform(seed=seeds[8]) < 0.5 or always:
+        x = spatial_mask(x, seed=seeds[9])
+    if keep_data:
+        x = _keep_data(x, x_in, max_len, points)
+    return x
+
+
 def augment_fn(x, always=False, max_len=None, seed=None, keep_data=True):
     "The seed's augmentation of `[T, 543, 3]` float32 landmarks -> `[T', 543, 3]` float32 (T' <= max_len when given)."
     if isinstance(x, (np.ndarray, list)) or (isinstance(x, tf.Tensor) and tf.executing_eagerly()):
@@ -204,20 +227,42 @@ def augment_fn(x, always=False, max_len=None, seed=None, keep_data=True):
         x.shape.rank != 3 or x.shape[-1] not in (3, None) or x.shape[-2] not in (ROWS_PER_FRAME, None)
     ):
         raise ValueError(f"augment_fn takes one sequence [T, {ROWS_PER_FRAME}, 3], got shape {x.shape}")
-    x_in = x
-    seeds = _split(seed, 10)
-    if _uniform(seed=seeds[0]) < 0.8 or always:
-        x = resample(x, (0.5, 1.5), seed=seeds[1])
-    if _uniform(seed=seeds[2]) < 0.5 or always:
-        x = flip_lr(x)
-    if max_len is not None:
-        x = temporal_crop(x, max_len, seed=seeds[3])
-    if _uniform(seed=seeds[4]) < 0.75 or always:
-        x = spatial_random_affine(x, seed=seeds[5])
-    if _uniform(seed=seeds[6]) < 0.5 or always:
-        x = temporal_mask(x, seed=seeds[7])
-    if _uniform(seed=seeds[8]) < 0.5 or always:
-        x = spatial_mask(x, seed=seeds[9])
-    if keep_data:
-        x = _keep_data(x, x_in, max_len)
-    return x
+    return _augment_steps(x, x, always, max_len, seed, keep_data, lambda y: y, flip_lr, POINT_LANDMARKS)
+
+# %% ../../nbs/08b_islr_augment.ipynb #a15e0002
+def _feature_rows(points=POINT_LANDMARKS, centre: int = 17) -> list[int]:
+    "`points` with `centre` moved to index `centre` (Preprocess centres on row 17 of its input)."
+    rows = [p for p in points if p != centre]
+    return rows[:centre] + [centre] + rows[centre:]
+
+
+def _flip_perm() -> np.ndarray:
+    "The row each row of `flip_lr`'s output comes from: the seed's five swaps, in its order, on row numbers."
+    perm = np.arange(ROWS_PER_FRAME)
+    for left, right in FLIP_PAIRS:
+        perm[left], perm[right] = perm[right].copy(), perm[left].copy()
+    return perm
+
+
+FEATURE_ROWS = _feature_rows()  # POINT_LANDMARKS, with row 17 at index 17
+RESAMPLE_ROWS = sorted({k for j in FEATURE_ROWS for k in range(j - 1, j + 3) if 0 <= k < ROWS_PER_FRAME})
+FEATURE_IN_RESAMPLE = [RESAMPLE_ROWS.index(r) for r in FEATURE_ROWS]  # RESAMPLE_ROWS -> FEATURE_ROWS
+POINTS_IN_FEATURE_ROWS = [FEATURE_ROWS.index(p) for p in POINT_LANDMARKS]  # where Preprocess finds its points
+FLIP_FEATURE_ROWS = [FEATURE_ROWS.index(int(_flip_perm()[r])) for r in FEATURE_ROWS]  # flip_lr within FEATURE_ROWS
+
+
+def _flip_rows(x):
+    "`flip_lr` on `[T, len(FEATURE_ROWS), 3]`: x -> 1 - x, and the left/right rows swapped by one gather."
+    x, y, z = tf.unstack(x, axis=-1)
+    return tf.gather(tf.stack([1 - x, y, z], -1), FLIP_FEATURE_ROWS, axis=1)
+
+
+def augment_rows(x, always=False, max_len=None, seed=None, keep_data=True):
+    """`augment_fn` on the rows the features read: `[T, len(RESAMPLE_ROWS), 3]` -> `[T', len(FEATURE_ROWS), 3]`,
+    equal to `augment_fn(full, ...)[:, FEATURE_ROWS]` when `x = full[:, RESAMPLE_ROWS]` and every frame has a value
+    among POINT_LANDMARKS (as after `filter_nans_tf`): bit for bit when both run alike (eager, or in graphs)."""
+    x = tf.cast(x, tf.float32)
+    if x.shape.rank is not None and (x.shape.rank != 3 or x.shape[-2] not in (len(RESAMPLE_ROWS), None)):
+        raise ValueError(f"augment_rows takes [T, {len(RESAMPLE_ROWS)}, 3] (x[:, RESAMPLE_ROWS]), got {x.shape}")
+    narrow = lambda y: tf.gather(y, FEATURE_IN_RESAMPLE, axis=1)  # noqa: E731
+    return _augment_steps(x, narrow(x), always, max_len, seed, keep_data, narrow, _flip_rows, POINTS_IN_FEATURE_ROWS)

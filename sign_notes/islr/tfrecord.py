@@ -12,7 +12,7 @@ from ..core import check_int
 from ..landmarks import CHANNELS, MAX_LEN, NUM_CLASSES, PAD, POINT_LANDMARKS, ROWS_PER_FRAME, SIGN_MAP_NAME
 
 # %% auto #0
-__all__ = ['serialize_example', 'write_tfrecord', 'make_folds', 'tfrecord_name', 'count_data_items', 'fold_files',
+__all__ = ['CACHE_BYTES', 'serialize_example', 'write_tfrecord', 'make_folds', 'tfrecord_name', 'count_data_items', 'fold_files',
            'scan_tfrecord', 'write_tfrecords', 'decode_tfrec', 'filter_nans_tf', 'has_usable_frame', 'preprocess',
            'get_tfrec_dataset']
 
@@ -396,11 +396,9 @@ def has_usable_frame(x, ref_point=POINT_LANDMARKS):
     return tf.reduce_any(tf.logical_not(tf.math.is_nan(tf.gather(coord, ref_point, axis=1))))
 
 # %% ../../nbs/08c_islr_tfrecord.ipynb #0f3b34e0
-def preprocess(x, augment=False, max_len=MAX_LEN, num_classes=NUM_CLASSES, seed=None):
-    "A decoded record -> (features `[min(T, max_len), 708]` float32, one-hot sign `[num_classes]`)."
+def _checked_sign(x, num_classes):
+    "A decoded record's sign as int64, asserted to be in 0..num_classes-1."
     import tensorflow as tf
-    from sign_notes.islr.features import Preprocess
-    from sign_notes.islr.augment import augment_fn
 
     sign = tf.cast(x["sign"], tf.int64)  # (TF prints the values: x is the sign, y num_classes)
     tf.debugging.assert_non_negative(sign, message="preprocess: a record's sign (x) is negative")
@@ -409,17 +407,61 @@ def preprocess(x, augment=False, max_len=MAX_LEN, num_classes=NUM_CLASSES, seed=
         tf.constant(num_classes, tf.int64),
         message=f"preprocess: a record's sign (x) is not below num_classes = {num_classes} (y)",
     )
-    coord = x["coordinates"]
-    coord = filter_nans_tf(coord)
+    return sign
+
+
+def _assert_frames(coord):
+    import tensorflow as tf
+
     tf.debugging.assert_positive(
         tf.shape(coord)[0],
         message="preprocess: a record has no frame with any of the "
         "POINT_LANDMARKS (0 frames, or all NaN); get_tfrec_dataset filters such records out with has_usable_frame",
     )
+
+
+def preprocess(x, augment=False, max_len=MAX_LEN, num_classes=NUM_CLASSES, seed=None):
+    "A decoded record -> (features `[min(T, max_len), 708]` float32, one-hot sign `[num_classes]`)."
+    import tensorflow as tf
+    from sign_notes.islr.features import Preprocess
+    from sign_notes.islr.augment import augment_fn
+
+    sign = _checked_sign(x, num_classes)
+    coord = x["coordinates"]
+    coord = filter_nans_tf(coord)
+    _assert_frames(coord)
     if augment:
         coord = augment_fn(coord, max_len=max_len, seed=seed)
     coord = tf.ensure_shape(coord, (None, ROWS_PER_FRAME, 3))
     return tf.cast(Preprocess(max_len=max_len)(coord)[0], tf.float32), tf.one_hot(sign, num_classes)
+
+# %% ../../nbs/08c_islr_tfrecord.ipynb #a15c0002
+def _lean_rows(x):
+    "A decoded record -> the same, its coordinates `filter_nans_tf`-ed and cut to `RESAMPLE_ROWS`: `[T, 235, 3]`."
+    import tensorflow as tf
+    from sign_notes.islr.augment import RESAMPLE_ROWS
+
+    coord = filter_nans_tf(x["coordinates"])
+    _assert_frames(coord)
+    return {"coordinates": tf.gather(coord, RESAMPLE_ROWS, axis=1), "sign": x["sign"]}
+
+
+def _lean_preprocess(x, augment=False, max_len=MAX_LEN, num_classes=NUM_CLASSES, seed=None):
+    "`preprocess` of a record cut by `_lean_rows`: the same (features, one-hot sign), from a third of the work."
+    import tensorflow as tf
+    from sign_notes.islr.features import Preprocess
+    from sign_notes.islr.augment import augment_rows, FEATURE_IN_RESAMPLE, POINTS_IN_FEATURE_ROWS
+
+    sign = _checked_sign(x, num_classes)
+    coord = x["coordinates"]
+    if augment:
+        coord = augment_rows(coord, max_len=max_len, seed=seed)
+    else:
+        coord = tf.gather(coord, FEATURE_IN_RESAMPLE, axis=1)
+    # Preprocess refuses a static row count other than 543: this hides the count (118) from its check
+    coord = tf.compat.v1.placeholder_with_default(coord, [None, None, 3])
+    features = Preprocess(max_len=max_len, point_landmarks=POINTS_IN_FEATURE_ROWS)(coord)[0]
+    return tf.cast(features, tf.float32), tf.one_hot(sign, num_classes)
 
 # %% ../../nbs/08c_islr_tfrecord.ipynb #7199cb3d
 def _num_classes(files) -> int:
@@ -433,15 +475,30 @@ def _num_classes(files) -> int:
     return NUM_CLASSES
 
 # %% ../../nbs/08c_islr_tfrecord.ipynb #fd776423
-def _preprocessed(ds, augment, max_len, num_classes, shuffle, repeat, seed):
+CACHE_BYTES = 2 << 30  # `cache="auto"`: keep the lean rows in memory when they should take less than this
+
+
+def _cache_fits(files, budget: int = CACHE_BYTES) -> bool:
+    "Whether the lean rows of `files` should fit in `budget` bytes: 3x their GZIP size (float noise packs ~1.4x), cut."
+    import tensorflow as tf
+    from sign_notes.islr.augment import RESAMPLE_ROWS
+
+    size = sum(tf.io.gfile.stat(str(f)).length for f in files)  # local or gs://
+    return 3 * size * len(RESAMPLE_ROWS) / ROWS_PER_FRAME <= budget
+
+
+def _preprocessed(ds, augment, max_len, num_classes, shuffle, repeat, seed, lean=True, cache=False):
     "Decoded records -> (features, one-hot) by `preprocess`, repeated and shuffled: the seed's order, or seeded."
     import tensorflow as tf
 
     buffer = 4096 if shuffle is True else shuffle  # the seed passes a buffer size
+    fn = preprocess
+    if lean:  # ours: the same examples from the rows the features read (see _lean_preprocess)
+        ds, fn = ds.map(_lean_rows, tf.data.AUTOTUNE), _lean_preprocess
+        if cache:  # the decoded, cut records, read from the files in the first epoch only
+            ds = ds.cache()
     if seed is None:  # the seed's pipeline
-        ds = ds.map(
-            lambda x: preprocess(x, augment=augment, max_len=max_len, num_classes=num_classes), tf.data.AUTOTUNE
-        )
+        ds = ds.map(lambda x: fn(x, augment=augment, max_len=max_len, num_classes=num_classes), tf.data.AUTOTUNE)
         if repeat:
             ds = ds.repeat()
         if shuffle:
@@ -453,7 +510,7 @@ def _preprocessed(ds, augment, max_len, num_classes, shuffle, repeat, seed):
     if repeat:  # reproducible: a seed per record, a seeded shuffle
         ds = ds.repeat()
     ds = ds.enumerate().map(
-        lambda i, x: preprocess(
+        lambda i, x: fn(
             x,
             augment=augment,
             max_len=max_len,
@@ -475,8 +532,12 @@ def get_tfrec_dataset(
     repeat=False,
     num_classes=None,
     seed=None,
+    lean=True,
+    cache="auto",
 ):
-    "GZIP TFRecord files -> tf.data (features `[batch, max_len, 708]` padded with PAD, one-hot `[batch, num_classes]`)."
+    """GZIP TFRecord files -> tf.data (features `[batch, max_len, 708]`, PAD-padded; one-hot `[batch, num_classes]`).
+    `lean` (ours): work on the rows the features read only; the same examples as `lean=False` (the seed's map).
+    `cache` (ours, lean only): keep the decoded rows in memory after the first epoch; "auto": if `_cache_fits`."""
     import tensorflow as tf
 
     files = [str(tfrecords)] if isinstance(tfrecords, (str, os.PathLike)) else [str(f) for f in tfrecords]
@@ -487,7 +548,8 @@ def get_tfrec_dataset(
     ds = tf.data.TFRecordDataset(files, num_parallel_reads=tf.data.AUTOTUNE, compression_type="GZIP")
     ds = ds.map(decode_tfrec, tf.data.AUTOTUNE)
     ds = ds.filter(has_usable_frame)  # a record with no usable frame: dropped, not an error
-    ds = _preprocessed(ds, augment, max_len, num_classes, shuffle, repeat, seed)
+    cache = bool(lean and (_cache_fits(files) if cache == "auto" else cache))
+    ds = _preprocessed(ds, augment, max_len, num_classes, shuffle, repeat, seed, lean, cache)
     if batch_size:
         ds = ds.padded_batch(
             batch_size,

@@ -51,9 +51,9 @@ def start_steps(cfg: CFG, steps_per_epoch: int) -> tuple[int, int]:
     return dropout_step, awp_step
 
 # %% ../../nbs/10d_islr_train.ipynb #177086b5
-def _fold_datasets(cfg: CFG, train_files, valid_files) -> tuple:
+def _fold_datasets(cfg: CFG, train_files, valid_files, lean: bool = True) -> tuple:
     "(training dataset, validation dataset or None) of TFRecord files for `cfg`, as the seed's `train_fold` makes them."
-    sizes = dict(batch_size=cfg.batch_size, max_len=cfg.max_len, num_classes=cfg.num_classes)
+    sizes = dict(batch_size=cfg.batch_size, max_len=cfg.max_len, num_classes=cfg.num_classes, lean=lean)
     seed = cfg.seed if cfg.deterministic else None  # ours: a seeded order and augmentation (None: the seed's)
     augmented = dict(augment=True, repeat=True, shuffle=cfg.shuffle, seed=seed)
     train_ds = get_tfrec_dataset(train_files, drop_remainder=True, **augmented, **sizes)
