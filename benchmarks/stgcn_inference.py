@@ -11,7 +11,7 @@ difference of each one's logits from the eager model's.
     python benchmarks/stgcn_inference.py --mkl-as-shipped   # Paddle's MKL as the wheel ships it (chapter 05a)
 
 On an AMD processor, importing `sign_notes.stgcn` switches Paddle's MKL to its AVX2 path (chapter 05a), which makes
-the eager model about 2.3 times faster; Paddle Inference's kernels do not depend on it. `--mkl-as-shipped` keeps
+the eager model about 2.1 times faster; Paddle Inference's kernels do not depend on it. `--mkl-as-shipped` keeps
 MKL as shipped (what PaddleVideo's users get), and stores its result apart
 (benchmarks/results/stgcn_inference_shipped.json): the two runs together show where each speed-up comes from.
 

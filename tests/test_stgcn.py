@@ -253,6 +253,21 @@ def test_jit_round_trip_hand_model(tmp_path):
     assert max_abs_diff(m, loaded, x) < 1e-4
 
 
+def test_jit_round_trip_with_nonzero_biases_and_free_batch(tmp_path):
+    "Issue 15's bias table (add_table) and FastConv2D traced by paddle.jit.save: any batch size, two persons, biases."
+    paddle.seed(0)
+    m = STGCN_framework(num_classes=4, base_channels=8)
+    for layer in m.sublayers():  # Paddle starts biases at 0, which would hide a wrong table
+        if isinstance(layer, paddle.nn.Conv2D) and layer.bias is not None:
+            layer.bias.set_value(paddle.randn(layer.bias.shape) * 0.3)
+    m.eval()
+    export_stgcn(m, tmp_path / "biased", window_size=12, num_person=2)
+    loaded = load_exported(tmp_path / "biased")
+    for n in (1, 3):
+        x = paddle.randn([n, 2, 12, 25, 2])
+        assert max_abs_diff(m, loaded, x) < 1e-4
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     "A tiny FSD model exported for 10-frame clips: (model, path prefix)."

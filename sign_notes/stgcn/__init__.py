@@ -45,4 +45,4 @@ def fast_mkl_on_amd(environ=os.environ, cpuinfo: str | None = None) -> bool:
     return True
 
 
-MKL_SET_BY_US = fast_mkl_on_amd()  # True when importing this package switched MKL to its AVX2 path
+MKL_SET_BY_US = fast_mkl_on_amd()  # True when importing this package set MKL_DEBUG_CPU_TYPE=5

@@ -42,7 +42,7 @@ def einsum(x, A):
 def graph_contract(x, A):
     """`einsum('nkctv,kvw->nctw')` without the transpose: x [N, K, C, T, V], A [K, V, W] -> [N, C, T, W].
     A batched matmul of [N, K, C*T, V] by A expanded to [N, K, V, W], then a sum over K. N is taken at run time
-    (`paddle.shape`), so a traced program keeps its batch axis free."""
+    (`paddle.shape`), so a traced program keeps its batch axis free; T must be static (a number) when traced."""
     _, k, c, t, v = x.shape
     k2, v2, w = A.shape
     if k != k2 or v != v2:
@@ -54,7 +54,8 @@ def graph_contract(x, A):
 # %% ../../nbs/05_stgcn_model.ipynb #2a54f5a9
 def add_table(x, table):
     """x [N, C, T, W] + table [C, W] (the same for every clip and frame), bit for bit `x + table[None, :, None]`.
-    Repeats the table over T and adds it to x viewed as [N, C*T, W]: Paddle's fast broadcast over the first axis."""
+    Repeats the table over T and adds it to x viewed as [N, C*T, W]: Paddle's fast broadcast over the first axis.
+    N may be free when traced; T must be static."""
     _, c, t, w = x.shape
     if list(table.shape) != [c, w]:
         want = f"x is [N, {c}, {t}, {w}], so the table must be [{c}, {w}]"
@@ -381,6 +382,7 @@ def profile_step(step, kinds: dict = STEP_KINDS) -> dict[str, float]:
     with contextlib.redirect_stdout(buf):  # the summary is printed: read its operator table back
         p.summary(sorted_by=profiler.SortedKeys.CPUTotal, op_detail=False, thread_sep=False, time_unit="ms")
     table = buf.getvalue().split("Operator Summary", 1)[-1]
+    table = re.split(r"-{3,}[A-Za-z ]+ Summary-{3,}", table)[0]  # the operator table only, if more sections follow
     rows = re.findall(r"^(\S[^\n]*?)\s{2,}\d+\s+([\d.]+) / [\d.]+ / [\d.]+ / [\d.]+ / [\d.]+", table, re.M)
     ms = dict.fromkeys([*kinds, "other"], 0.0)
     for name, total in rows:
