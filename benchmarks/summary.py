@@ -24,6 +24,8 @@ def islr_rows(r: dict) -> list[tuple]:
     "Table rows from islr_tflite_speed.json: one model at each length, file size, the 4-model ensemble."
     orig, ours = "original fp32", "ours int8 (lean, dynamic)"
     agree = r["agreement"][ours]
+    trained = [m for m in (r.get("trained_model") or []) if m]
+    weights = f"trained weights, held-out accuracy {trained[0]['val_accuracy']:.0%}" if trained else "random weights"
     rows = []
     for T in r["lengths"]:
         ms = r["ms"][str(T)]
@@ -36,7 +38,7 @@ def islr_rows(r: dict) -> list[tuple]:
                 f"{ratio:.2f}x",
                 ">= 1.5x, top-1 agreement >= 99 %",
                 f"speed {'yes' if ratio >= 1.5 else 'no'}; agreement {'yes' if agree['synthetic'] >= 0.99 else 'no'}: "
-                f"top-1 = Keras on {agree['synthetic']:.0%} of {r['n_val']} synthetic clips (random weights), "
+                f"top-1 = Keras on {agree['synthetic']:.0%} of {r['n_val']} synthetic clips ({weights}), "
                 f"real clip {'same' if agree['real'] else 'different'}",
             )
         )

@@ -242,7 +242,7 @@ def test_predict_file_names_the_file_in_every_read_error(exported, tmp_path, mon
 
 
 def _sign_like(n: int) -> list:
-    "`n` recordings from the course's synthetic generator (6 to 120 frames, a hand missing at times)."
+    "`n` recordings from the course's synthetic generator (6 to 120 frames, a hand missing at times): sign `i % 5`."
     from sign_notes.synth import _make_signers, _sign_recipe, _synth_sequence
 
     recipes = [_sign_recipe(np.random.default_rng([7, k]), k) for k in range(5)]
@@ -250,42 +250,66 @@ def _sign_like(n: int) -> list:
     return [_synth_sequence(recipes[i % 5], np.random.default_rng([7, i]), signers[i % 3]) for i in range(n)]
 
 
+def _trained_model(clips, labels, num_classes=10, max_len=32, epochs=30):
+    "A small model (dim 64) trained for a few seconds on `clips`' `Preprocess` features (crops of `max_len` frames)."
+    import keras
+    from sign_notes.islr.features import Preprocess
+    from sign_notes.landmarks import CHANNELS, PAD
+
+    x = np.full((len(clips), max_len, CHANNELS), PAD, np.float32)
+    for i, c in enumerate(clips):
+        f = Preprocess(max_len=max_len)(c).numpy()[0]
+        x[i, : len(f)] = f
+    tf.keras.utils.set_random_seed(0)  # the same weights every run: the int8 rounding is then fixed too
+    m = get_model(max_len=max_len, dim=64, num_classes=num_classes)
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    m.compile(keras.optimizers.Adam(3e-3), loss)
+    m.fit(x, np.asarray(labels), epochs=epochs, batch_size=8, verbose=0)
+    return m
+
+
 @pytest.fixture(scope="module")
 def fast_files(tmp_path_factory):
-    "A 10-class model with clear margins (its last layer scaled up) as the plain file and each faster file."
+    """A TRAINED 10-output model (5 synthetic signs, 40 recordings, a few seconds: answers with a real model's margins,
+    not random weights' near ties) as the plain file (the seed's graph, float32) and each faster file."""
     d = tmp_path_factory.mktemp("islr_fast")
-    tf.keras.utils.set_random_seed(0)  # the same weights every run: the int8 rounding is then fixed too
-    m = get_model(max_len=None, dim=64, num_classes=10)
-    last = m.layers[-1]
-    last.set_weights([w * 20 for w in last.get_weights()])  # random logits sit close together: spread them
-    files = {
-        "plain": export_tflite(m, d / "plain.tflite", lean=False),
-        "lean": export_tflite(m, d / "lean.tflite"),
-        "float16": export_tflite(m, d / "fp16.tflite", quantize="float16"),
-        "dynamic": export_tflite(m, d / "int8.tflite", quantize="dynamic"),
+    clips = _sign_like(60)
+    labels = [i % 5 for i in range(60)]
+    m = _trained_model(clips[:40], labels[:40], max_len=32)
+    files = {  # served at the length it was trained at, as train_islr_main exports
+        "plain": export_tflite(m, d / "plain.tflite", lean=False, max_len=32),
+        "lean": export_tflite(m, d / "lean.tflite", max_len=32),
+        "float16": export_tflite(m, d / "fp16.tflite", quantize="float16", max_len=32),
+        "dynamic": export_tflite(m, d / "int8.tflite", quantize="dynamic", max_len=32),
     }
-    return dict(model=m, files=files, seqs=_sign_like(12))
+    return dict(model=m, files=files, seqs=clips[40:], labels=labels[40:])
+
+
+def test_the_fast_files_model_really_classifies(fast_files):
+    "The check below means something only if the model has learnt the signs: held-out recordings, clear answers."
+    plain = tflite_runner(fast_files["files"]["plain"])
+    out = np.stack([plain(inputs=x)["outputs"] for x in fast_files["seqs"]])
+    assert np.mean(out.argmax(1) == np.array(fast_files["labels"])) >= 0.9
+    top2 = np.sort(out, 1)[:, -2:]
+    assert np.median(top2[:, 1] - top2[:, 0]) > 1.0  # int8 weights move a logit by about 0.1
 
 
 @pytest.mark.parametrize("fast", ["lean", "float16", "dynamic"])
 def test_faster_files_give_the_plain_files_top1(fast_files, fast):
-    "Same top-1 as the plain file on every clip whose answer is clear (top-1 ahead by > 2 logits: int8 moves ~1)."
+    "The trained model: the same top-1 as the plain file on every held-out recording (20, 6 to 120 frames)."
     plain, other = (tflite_runner(fast_files["files"][k]) for k in ("plain", fast))
-    clear = 0
     for x in fast_files["seqs"]:
         want, got = plain(inputs=x)["outputs"], other(inputs=x)["outputs"]
-        top2 = np.sort(want)[-2:]
-        if top2[1] - top2[0] > 2:
-            clear += 1
-            assert int(np.argmax(got)) == int(np.argmax(want)), (fast, len(x))
+        assert int(np.argmax(got)) == int(np.argmax(want)), (fast, len(x))
         if fast == "lean":  # the same graph's numbers, computed with less work
             np.testing.assert_allclose(got, want, atol=1e-4)
-    assert clear >= 9, f"only {clear} of {len(fast_files['seqs'])} clips have a clear answer: the check says little"
 
 
 def test_faster_files_are_smaller(fast_files):
+    "int8 weights: about a third of this small model's float32 file (0.27 for dim 192: its weights weigh more)."
     size = {k: p.stat().st_size for k, p in fast_files["files"].items()}
-    assert size["dynamic"] < 0.35 * size["plain"] and size["float16"] < 0.6 * size["plain"]
+    # trained weights: 0.36 (random ones, 0.35: the converter stores identical constants, zeros and ones, once)
+    assert size["dynamic"] < 0.4 * size["plain"] and size["float16"] < 0.6 * size["plain"]
 
 
 def test_quantize_refuses_unknown_and_conflicting_choices(exported, tmp_path):
