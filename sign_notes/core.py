@@ -28,9 +28,11 @@ def repo_root(start: str | os.PathLike | None = None) -> Path | None:
     return None
 
 
-def figures_dir(chapter: str) -> Path:
-    "`figures/<chapter>` under the project root (or the working directory), created if needed."
-    d = (repo_root() or Path.cwd()) / "figures" / chapter
+def figures_dir(chapter: str, test: bool | None = None) -> Path:
+    """`figures/<chapter>` under the project root (or the working directory), created if needed; under test
+    (`test`, default IN_TEST) `_build/test_figures/<chapter>`, so that tests never rewrite the committed figures."""
+    test = IN_TEST if test is None else test
+    d = (repo_root() or Path.cwd()) / ("_build/test_figures" if test else "figures") / chapter
     d.mkdir(parents=True, exist_ok=True)
     return d
 
