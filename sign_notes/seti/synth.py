@@ -194,15 +194,16 @@ SETI_DATA = {  # synthetic dataset sizes for the SETI chapters and `train_seti_m
 
 # %% ../../nbs/15b_seti_synth.ipynb #127eb01d
 def get_seti_dataset(path: str | os.PathLike | None = None, preset: str = "quick",
-                     synthetic_root: str | os.PathLike | None = None) -> Path:
-    "The real SETI dataset when found, else the synthetic one of `preset` (made if missing or made otherwise)."
+                     synthetic_root: str | os.PathLike | None = None, **overrides) -> Path:
+    """The real SETI dataset when found, else the synthetic one of `preset` with `overrides` of its settings (made if
+    missing or made otherwise)."""
     real = find_seti_dataset(path)
     if real is not None:
         return real
     if preset not in SETI_DATA:
         raise ValueError(f"unknown preset {preset!r}; expected one of {sorted(SETI_DATA)}")
     root = Path(synthetic_root or DATA_DIR / f"seti_{preset}")
-    want = SETI_DATA[preset]
+    want = {**SETI_DATA[preset], **overrides}
     have = json.loads((root / SYNTHETIC_MARKER).read_text()) if (root / SYNTHETIC_MARKER).is_file() else None
     same = have is not None and all(have.get(k) == (list(v) if isinstance(v, tuple) else v) for k, v in want.items())
     if not (is_seti_dataset(root) and same):

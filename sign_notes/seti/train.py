@@ -4,7 +4,7 @@
 
 # %% ../../nbs/15g_seti_train.ipynb #6c392d97
 from __future__ import annotations
-import json, math
+import math
 from pathlib import Path
 import keras
 import matplotlib.pyplot as plt
@@ -13,8 +13,7 @@ import pandas as pd
 import tensorflow as tf
 from ..core import DATA_DIR, check_int
 from ..device import get_strategy
-from .data import find_seti_dataset, is_seti_dataset
-from .synth import SETI_DATA, make_synthetic_seti
+from .synth import get_seti_dataset
 from .config import SETIConfig
 from .model import build_model, get_lr_callback
 from .tfrecord import count_data_items, get_dataset
@@ -29,18 +28,8 @@ TRAIN_DATA = {"quick": dict(n=480), "small": {}, "full": {}}  # ours: what train
 
 def seti_train_dataset(data_dir=None, preset: str = "quick", synthetic_root=None) -> Path:
     "The real dataset (`data_dir`, $SIGN_NOTES_SETI, Kaggle's), else `preset`'s synthetic training set, made once."
-    real = find_seti_dataset(data_dir)
-    if real is not None:
-        return real
-    if preset not in TRAIN_DATA:
-        raise ValueError(f"unknown preset {preset!r}; expected one of {sorted(TRAIN_DATA)}")
-    want = json.loads(json.dumps({**SETI_DATA[preset], **TRAIN_DATA[preset]}))  # tuples as lists, as read back
-    root = Path(synthetic_root or DATA_DIR / f"seti_{preset}_train")
-    stamp = root.with_name(root.name + ".json")  # beside it: make_synthetic_seti owns what is inside
-    if not (is_seti_dataset(root) and stamp.is_file() and json.loads(stamp.read_text()) == want):
-        make_synthetic_seti(root, **want)
-        stamp.write_text(json.dumps(want))
-    return root
+    root = synthetic_root or DATA_DIR / f"seti_{preset}_train"
+    return get_seti_dataset(data_dir, preset, root, **TRAIN_DATA.get(preset, {}))
 
 # %% ../../nbs/15g_seti_train.ipynb #8c781b79
 def kfold(n: int, n_splits: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
